@@ -1,0 +1,7 @@
+"""``python -m mtbus``: the same command line as the ``mtbus`` script."""
+
+from __future__ import annotations
+
+from ._cli import main
+
+raise SystemExit(main())

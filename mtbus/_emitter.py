@@ -1,0 +1,597 @@
+"""The :class:`EventEmitter`: instance-scoped handlers, run in priority order on each emit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from inspect import isawaitable
+from itertools import count, groupby
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+import anyio
+
+from ._event import Event, EventPriority
+from ._exceptions import EventHandlerError
+from ._listener import Listener, check_handler, check_priority, describe
+from ._topics import TopicMatcher, has_wildcard, validate_name, validate_pattern
+
+if TYPE_CHECKING:
+    from ._listener import Condition, Handler
+
+logger = logging.getLogger("mtbus")
+
+HandlerT = TypeVar("HandlerT", bound="Handler")
+HookKind = Literal["before_emit", "after_emit", "on_error"]
+#: ``before_emit`` and ``after_emit`` hooks take the event.
+EventHook = Callable[[Event[Any]], Any]
+#: ``on_error`` hooks take the event, the exception and the handler that raised it.
+ErrorHook = Callable[[Event[Any], Exception, Callable[..., Any]], Any]
+
+_HOOK_KINDS: tuple[HookKind, ...] = ("before_emit", "after_emit", "on_error")
+#: How many distinct event names keep a precomputed dispatch plan.
+_PLAN_CACHE_SIZE = 4096
+
+
+class _Plan:
+    """What one emit of one name runs: listeners in order, and the same grouped by level."""
+
+    __slots__ = ("levels", "listeners")
+
+    def __init__(self, listeners: tuple[Listener, ...]) -> None:
+        self.listeners = listeners
+        #: Consecutive listeners of equal priority, for concurrent dispatch.
+        self.levels = tuple(
+            tuple(level) for _, level in groupby(listeners, key=lambda item: item.priority)
+        )
+
+
+class EventEmitter:
+    """Runs the handlers registered for an event name, in priority order, on each emit.
+
+    An emitter is a plain object with no global state: create one per application, module
+    or test. Handlers are registered for an event name (``"order.placed"``) or a pattern
+    (``"order.*"``, ``"order.#"``, or ``"*"`` for everything) and receive one argument,
+    the :class:`~mtbus.Event`.
+
+    A raising handler never stops the others: its exception is logged on the ``mtbus``
+    logger and passed to the ``on_error`` hooks. With ``strict=True``, :meth:`emit` then
+    raises :exc:`~mtbus.EventHandlerError` with every error, once all handlers have run.
+    Cancellation is never caught.
+
+    The emitter is not thread-safe: use it from the event loop's thread (handlers
+    registered with ``to_thread=True`` run in worker threads, but are awaited from it).
+
+    :param concurrent: run handlers of equal priority together in a task group, instead of
+        one after another (levels still run in priority order)
+    :param strict: raise :exc:`~mtbus.EventHandlerError` from :meth:`emit` when a handler fails
+    """
+
+    __slots__ = (
+        "_after_emit",
+        "_before_emit",
+        "_concurrent",
+        "_matcher",
+        "_on_error",
+        "_plans",
+        "_registry",
+        "_sequence",
+        "_strict",
+    )
+
+    def __init__(self, *, concurrent: bool = False, strict: bool = False) -> None:
+        self._concurrent = concurrent
+        self._strict = strict
+        #: Registrations per key (an event name or a pattern), in registration order.
+        self._registry: dict[str, list[Listener]] = {}
+        #: Which keys match a given event name.
+        self._matcher: TopicMatcher[str] = TopicMatcher()
+        #: Dispatch plan per emitted name, computed on first emit and dropped on any change.
+        self._plans: dict[str, _Plan] = {}
+        self._sequence = count()
+        self._before_emit: tuple[Listener, ...] = ()
+        self._after_emit: tuple[Listener, ...] = ()
+        self._on_error: tuple[ErrorHook, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} listeners={self.listener_count()}>"
+
+    # -- registration ------------------------------------------------------------------
+
+    @overload
+    def on(
+        self,
+        name: str,
+        handler: None = None,
+        *,
+        priority: int = EventPriority.NORMAL,
+        condition: Condition | None = None,
+        to_thread: bool = False,
+    ) -> Callable[[HandlerT], HandlerT]: ...
+
+    @overload
+    def on(
+        self,
+        name: str,
+        handler: HandlerT,
+        *,
+        priority: int = EventPriority.NORMAL,
+        condition: Condition | None = None,
+        to_thread: bool = False,
+    ) -> HandlerT: ...
+
+    def on(
+        self,
+        name: str,
+        handler: HandlerT | None = None,
+        *,
+        priority: int = EventPriority.NORMAL,
+        condition: Condition | None = None,
+        to_thread: bool = False,
+    ) -> HandlerT | Callable[[HandlerT], HandlerT]:
+        """Register a handler for an event name or pattern; usable as a decorator.
+
+        ``@emitter.on("order.placed")`` decorates; ``emitter.on("order.placed", fn)`` registers
+        directly. Either way the function is returned unchanged. Registering the same function
+        twice makes it run twice.
+
+        :param name: an event name, or a pattern with ``*`` (one segment) / ``#`` (any number)
+        :param handler: the function to register, or ``None`` to get a decorator
+        :param priority: an :class:`~mtbus.EventPriority` or ``int``; higher runs first
+        :param condition: called with the event first; the handler is skipped when it returns
+            false. A raising condition counts as a failing handler.
+        :param to_thread: run a plain (sync) function in a worker thread instead of inline
+        :raises TypeError: if the handler, priority or condition has the wrong type
+        :raises ValueError: if the name or pattern is invalid
+        """
+        return self._register_or_decorate(name, handler, priority, condition, to_thread, False)
+
+    @overload
+    def once(
+        self,
+        name: str,
+        handler: None = None,
+        *,
+        priority: int = EventPriority.NORMAL,
+        condition: Condition | None = None,
+        to_thread: bool = False,
+    ) -> Callable[[HandlerT], HandlerT]: ...
+
+    @overload
+    def once(
+        self,
+        name: str,
+        handler: HandlerT,
+        *,
+        priority: int = EventPriority.NORMAL,
+        condition: Condition | None = None,
+        to_thread: bool = False,
+    ) -> HandlerT: ...
+
+    def once(
+        self,
+        name: str,
+        handler: HandlerT | None = None,
+        *,
+        priority: int = EventPriority.NORMAL,
+        condition: Condition | None = None,
+        to_thread: bool = False,
+    ) -> HandlerT | Callable[[HandlerT], HandlerT]:
+        """Like :meth:`on`, but the handler runs at most once, then is removed.
+
+        It is removed as it starts running, so an emit from inside it, or a concurrent emit,
+        does not run it again. An emit whose ``condition`` rejects it does not use it up.
+        :meth:`remove_listener` takes the original function.
+        """
+        return self._register_or_decorate(name, handler, priority, condition, to_thread, True)
+
+    def add_listener(
+        self,
+        name: str,
+        handler: HandlerT,
+        *,
+        priority: int = EventPriority.NORMAL,
+        condition: Condition | None = None,
+        to_thread: bool = False,
+        once: bool = False,
+    ) -> HandlerT:
+        """Register *handler* directly (the non-decorator twin of :meth:`on` and :meth:`once`)."""
+        self._add(name, handler, priority, condition, to_thread, once)
+        return handler
+
+    def remove_listener(self, name: str, handler: Callable[..., Any]) -> bool:
+        """Remove the most recent registration of *handler* for exactly *name*.
+
+        Works with the function as it was registered, also for :meth:`once` and
+        ``to_thread`` handlers. Takes effect from the next emit.
+
+        :return: whether a registration was found and removed
+        :raises TypeError: if *handler* is not callable or *name* is not a ``str``
+        :raises ValueError: if *name* is not a valid name or pattern
+        """
+        validate_pattern(name, "event name or pattern")
+        check_handler(handler)
+        for listener in reversed(self._registry.get(name, ())):
+            if listener.handler == handler:
+                self._unregister(listener)
+                return True
+        return False
+
+    off = remove_listener
+
+    def remove_all_listeners(self, name: str | None = None) -> int:
+        """Remove every handler registered for exactly *name* (a name or pattern), or all.
+
+        :return: how many registrations were removed
+        """
+        if name is None:
+            removed = self.listener_count()
+            self._registry.clear()
+            self._matcher = TopicMatcher()
+            self._plans.clear()
+            return removed
+        validate_pattern(name, "event name or pattern")
+        listeners = self._registry.get(name, [])
+        for listener in list(listeners):
+            self._unregister(listener)
+        return len(listeners)
+
+    def listener_count(self, name: str | None = None) -> int:
+        """How many handlers are registered for exactly *name* (a name or pattern), or in all."""
+        if name is None:
+            return sum(map(len, self._registry.values()))
+        validate_pattern(name, "event name or pattern")
+        return len(self._registry.get(name, ()))
+
+    def listeners(self, name: str) -> list[Callable[..., Any]]:
+        """The handlers registered for exactly *name* (a name or pattern), in the order they run.
+
+        Handlers registered under other patterns that would also match *name* are not included.
+        """
+        validate_pattern(name, "event name or pattern")
+        ordered = sorted(self._registry.get(name, ()), key=Listener.sort_key)
+        return [listener.handler for listener in ordered]
+
+    def event_names(self) -> list[str]:
+        """Every name and pattern that has at least one handler, in first-registration order."""
+        return list(self._registry)
+
+    # -- hooks -------------------------------------------------------------------------
+
+    @overload
+    def add_hook(self, kind: Literal["before_emit", "after_emit"], hook: EventHook) -> None: ...
+
+    @overload
+    def add_hook(self, kind: Literal["on_error"], hook: ErrorHook) -> None: ...
+
+    def add_hook(self, kind: HookKind, hook: Callable[..., Any]) -> None:
+        """Add a hook that observes every emit of this emitter.
+
+        - ``before_emit(event)`` runs before the handlers; setting ``event.propagate = False``
+          there skips every handler but the monitors.
+        - ``after_emit(event)`` runs after all handlers.
+        - ``on_error(event, error, handler)`` runs for each failing handler or hook.
+
+        Hooks may be sync or async. A raising ``before_emit``/``after_emit`` hook is treated
+        like a raising handler; a raising ``on_error`` hook is logged.
+
+        :raises ValueError: if *kind* is not one of the three hook types
+        :raises TypeError: if *hook* is not callable
+        """
+        _check_hook_kind(kind)
+        check_handler(hook)
+        if kind == "on_error":
+            self._on_error += (hook,)
+        else:
+            listener = Listener(
+                kind, hook, priority=EventPriority.MONITOR, sequence=next(self._sequence)
+            )
+            if kind == "before_emit":
+                self._before_emit += (listener,)
+            else:
+                self._after_emit += (listener,)
+
+    def remove_hook(self, kind: HookKind, hook: Callable[..., Any]) -> bool:
+        """Remove a hook added with :meth:`add_hook`; return whether it was found.
+
+        :raises ValueError: if *kind* is not one of the three hook types
+        """
+        _check_hook_kind(kind)
+        if kind == "on_error":
+            if hook not in self._on_error:
+                return False
+            hooks = list(self._on_error)
+            hooks.remove(hook)
+            self._on_error = tuple(hooks)
+            return True
+        current = self._before_emit if kind == "before_emit" else self._after_emit
+        kept = tuple(listener for listener in current if listener.handler != hook)
+        if kind == "before_emit":
+            self._before_emit = kept
+        else:
+            self._after_emit = kept
+        return len(kept) != len(current)
+
+    # -- emitting ----------------------------------------------------------------------
+
+    async def emit(
+        self,
+        name: str,
+        data: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        concurrent: bool | None = None,
+        strict: bool | None = None,
+    ) -> Event[Any]:
+        """Run every handler whose name or pattern matches *name*, and return the event.
+
+        Handlers run in priority order (see :class:`~mtbus.EventPriority`), in the calling
+        task, each awaited before the next unless concurrent dispatch is on. A handler may
+        stop the rest with ``event.propagate = False``; monitors still run. A handler may
+        emit again. Registrations made during an emit apply from the next one.
+
+        :param name: the event name (a pattern is not allowed here)
+        :param data: the payload, available to handlers as ``event.data``
+        :param metadata: copied into ``event.metadata``
+        :param concurrent: override the emitter's ``concurrent`` setting for this emit
+        :param strict: override the emitter's ``strict`` setting for this emit
+        :return: the :class:`~mtbus.Event` the handlers saw
+        :raises ~mtbus.EventHandlerError: in strict mode, after all handlers ran, if any failed
+        :raises TypeError: if *name* is not a ``str`` or *metadata* not a mapping
+        :raises ValueError: if *name* is not a valid event name
+        """
+        try:
+            plan = self._plans[name]
+        except KeyError:
+            plan = self._plan(name)
+        except TypeError:  # unhashable, so certainly not a str: let validation say so
+            validate_name(name)
+            raise
+        event: Event[Any] = Event(
+            name, data, True, None if metadata is None else _copy_metadata(metadata)
+        )
+        errors = None
+        if self._before_emit:
+            errors = await self._run(event, self._before_emit, None)
+        if concurrent or (concurrent is None and self._concurrent):
+            errors = await self._run_levels(event, plan.levels, errors)
+        else:
+            errors = await self._run(event, plan.listeners, errors)
+        if self._after_emit:
+            errors = await self._run(event, self._after_emit, errors)
+        if errors is not None and (self._strict if strict is None else strict):
+            raise EventHandlerError(event, tuple(errors))
+        return event
+
+    async def wait_for(
+        self,
+        name: str,
+        timeout: float | None = None,
+        check: Callable[[Event[Any]], bool] | None = None,
+    ) -> Event[Any]:
+        """Wait until an event matching *name* (a name or pattern) is emitted, and return it.
+
+        The waiter observes like a :attr:`~mtbus.EventPriority.MONITOR` handler, so it sees
+        events even when a handler stopped propagation. It is removed when this returns,
+        times out or is cancelled. If *check* raises, the exception is raised here.
+
+        :param timeout: seconds to wait at most (``None`` waits forever)
+        :param check: only an event for which this returns true ends the wait
+        :raises TimeoutError: if no matching event arrived within *timeout*
+        """
+        validate_pattern(name, "event name or pattern")
+        if timeout is not None:
+            _check_timeout(timeout)
+        if check is not None and not callable(check):
+            raise TypeError(f"check must be callable, not {type(check).__name__}: {check!r}")
+        outcome: list[Event[Any] | Exception] = []
+        arrived = anyio.Event()
+
+        def on_event(event: Event[Any]) -> None:
+            if outcome:
+                return
+            try:
+                if check is not None and not check(event):
+                    return
+                outcome.append(event)
+            except Exception as error:
+                outcome.append(error)
+            arrived.set()
+
+        listener = self._add(name, on_event, EventPriority.MONITOR, None, False, False)
+        try:
+            with anyio.fail_after(timeout):
+                await arrived.wait()
+        finally:
+            self._unregister(listener)
+        result = outcome[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _register_or_decorate(
+        self,
+        name: str,
+        handler: HandlerT | None,
+        priority: int,
+        condition: Condition | None,
+        to_thread: bool,
+        once: bool,
+    ) -> HandlerT | Callable[[HandlerT], HandlerT]:
+        if handler is not None:
+            self._add(name, handler, priority, condition, to_thread, once)
+            return handler
+        # Validate now, so a bad decorator argument fails at the decorator line.
+        self._check_registration(name, priority, condition)
+
+        def decorator(handler: HandlerT) -> HandlerT:
+            self._add(name, handler, priority, condition, to_thread, once)
+            return handler
+
+        return decorator
+
+    @staticmethod
+    def _check_registration(name: object, priority: object, condition: object) -> int:
+        validate_pattern(name, "event name or pattern")
+        if condition is not None and not callable(condition):
+            raise TypeError(
+                f"condition must be callable, not {type(condition).__name__}: {condition!r}"
+            )
+        return check_priority(priority)
+
+    def _add(
+        self,
+        name: str,
+        handler: Handler,
+        priority: int,
+        condition: Condition | None,
+        to_thread: bool,
+        once: bool,
+    ) -> Listener:
+        priority = self._check_registration(name, priority, condition)
+        check_handler(handler, to_thread=to_thread)
+        listener = Listener(
+            name,
+            handler,
+            priority=priority,
+            sequence=next(self._sequence),
+            condition=condition,
+            once=once,
+            to_thread=to_thread,
+        )
+        registered = self._registry.get(name)
+        if registered is None:
+            self._registry[name] = [listener]
+            self._matcher.add(name, name)
+        else:
+            registered.append(listener)
+        self._forget_plans(name)
+        return listener
+
+    def _unregister(self, listener: Listener) -> None:
+        registered = self._registry.get(listener.key)
+        if registered is None or listener not in registered:
+            return
+        registered.remove(listener)
+        if not registered:
+            del self._registry[listener.key]
+            self._matcher.remove(listener.key, listener.key)
+        self._forget_plans(listener.key)
+
+    def _forget_plans(self, key: str) -> None:
+        if has_wildcard(key):
+            self._plans.clear()
+        else:
+            self._plans.pop(key, None)
+
+    def _plan(self, name: str) -> _Plan:
+        validate_name(name)
+        registry = self._registry
+        found = [listener for key in self._matcher.match(name) for listener in registry[key]]
+        found.sort(key=Listener.sort_key)
+        plan = _Plan(tuple(found))
+        if len(self._plans) >= _PLAN_CACHE_SIZE:
+            del self._plans[next(iter(self._plans))]
+        self._plans[name] = plan
+        return plan
+
+    def _admit(self, listener: Listener, event: Event[Any]) -> bool:
+        """Check a guarded listener's condition, and use up a once-listener that passes."""
+        if listener.condition is not None and not listener.condition(event):
+            return False
+        if listener.once:
+            if listener.spent:
+                return False
+            listener.spent = True
+            self._unregister(listener)
+        return True
+
+    async def _run(
+        self,
+        event: Event[Any],
+        listeners: tuple[Listener, ...],
+        errors: list[Exception] | None,
+        stoppable: bool = True,
+    ) -> list[Exception] | None:
+        """Run *listeners* one after another; return *errors* with any new failures added.
+
+        With *stoppable*, a listener that is not a monitor is skipped once the event's
+        propagation was stopped.
+        """
+        for listener in listeners:
+            if stoppable and not event.propagate and not listener.monitor:
+                continue
+            try:
+                if listener.guarded and not self._admit(listener, event):
+                    continue
+                if listener.is_async:
+                    await listener.callback(event)
+                else:
+                    result = listener.callback(event)
+                    if result is not None and isawaitable(result):
+                        await result
+            except Exception as error:
+                if errors is None:
+                    errors = []
+                errors.append(error)
+                await self._report(event, error, listener.handler)
+        return errors
+
+    async def _run_levels(
+        self,
+        event: Event[Any],
+        levels: tuple[tuple[Listener, ...], ...],
+        errors: list[Exception] | None,
+    ) -> list[Exception] | None:
+        """Run each priority level's listeners together, and the levels in order."""
+        for level in levels:
+            if len(level) == 1:
+                errors = await self._run(event, level, errors)
+                continue
+            if not event.propagate and not level[0].monitor:
+                continue
+            failed: list[Exception] = []
+
+            async def run_one(listener: Listener, failed: list[Exception] = failed) -> None:
+                await self._run(event, (listener,), failed, stoppable=False)
+
+            async with anyio.create_task_group() as group:
+                for listener in level:
+                    group.start_soon(run_one, listener)
+            if failed:
+                errors = failed if errors is None else errors + failed
+        return errors
+
+    async def _report(self, event: Event[Any], error: Exception, handler: Handler) -> None:
+        """Log a handler failure and pass it to the ``on_error`` hooks."""
+        logger.error(
+            "handler %s failed for event %r", describe(handler), event.name, exc_info=error
+        )
+        for hook in self._on_error:
+            try:
+                result = hook(event, error, handler)
+                if isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception("on_error hook %s failed", describe(hook))
+
+
+def _copy_metadata(metadata: object) -> dict[str, Any]:
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a mapping, not {type(metadata).__name__}: {metadata!r}")
+    return dict(metadata)
+
+
+def _check_hook_kind(kind: object) -> None:
+    if kind not in _HOOK_KINDS:
+        raise ValueError(f"unknown hook type {kind!r}: expected one of {', '.join(_HOOK_KINDS)}")
+
+
+def _check_timeout(timeout: object) -> None:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(
+            f"timeout must be a number or None, not {type(timeout).__name__}: {timeout!r}"
+        )
+    if not timeout >= 0:  # also rejects NaN
+        raise ValueError(f"invalid timeout {timeout!r}: must be >= 0")

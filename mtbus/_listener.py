@@ -1,0 +1,126 @@
+"""The record an emitter keeps for each registered handler, built once at registration."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import anyio.to_thread
+
+from ._event import EventPriority
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from ._event import Event
+
+#: A handler takes the :class:`~mtbus.Event` and may be ``async def`` or a plain function.
+Handler: TypeAlias = Callable[["Event[Any]"], Any]
+#: A condition takes the :class:`~mtbus.Event` and says whether the handler should run.
+Condition: TypeAlias = Callable[["Event[Any]"], bool]
+
+
+class Listener:
+    """One registration: the handler as given, and everything dispatch needs, precomputed.
+
+    Dispatch reads these slots on every emit, so nothing here is computed per emit:
+    whether to await, whether a guard (condition or once) must be checked first, and the
+    sort key that orders it among the other listeners of a name.
+    """
+
+    __slots__ = (
+        "callback",
+        "condition",
+        "guarded",
+        "handler",
+        "is_async",
+        "key",
+        "monitor",
+        "once",
+        "priority",
+        "sequence",
+        "spent",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        handler: Handler,
+        *,
+        priority: int,
+        sequence: int,
+        condition: Condition | None = None,
+        once: bool = False,
+        to_thread: bool = False,
+    ) -> None:
+        self.key = key
+        #: The function as the user registered it: what ``off()`` and ``listeners()`` compare.
+        self.handler = handler
+        self.priority = priority
+        self.monitor = priority == EventPriority.MONITOR
+        self.sequence = sequence
+        self.condition = condition
+        self.once = once
+        self.spent = False
+        self.guarded = once or condition is not None
+        if to_thread:
+            self.callback: Handler = _in_worker_thread(handler)
+            self.is_async = True
+        else:
+            self.callback = handler
+            self.is_async = _is_async_callable(handler)
+
+    def sort_key(self) -> tuple[int, int]:
+        """Higher priority first, then registration order (monitors are the lowest priority)."""
+        return (-self.priority, self.sequence)
+
+
+def check_handler(handler: object, *, to_thread: bool = False) -> None:
+    """Raise :exc:`TypeError` if *handler* cannot be registered as an event handler."""
+    if not callable(handler):
+        raise TypeError(f"handler must be callable, not {type(handler).__name__}: {handler!r}")
+    if inspect.isgeneratorfunction(handler) or inspect.isasyncgenfunction(handler):
+        raise TypeError(
+            f"handler must be a function or coroutine function, not a generator function: "
+            f"{handler!r}"
+        )
+    if to_thread and _is_async_callable(handler):
+        raise TypeError(f"to_thread=True needs a plain (sync) function, got async {handler!r}")
+
+
+def check_priority(priority: object) -> int:
+    """Return *priority* as an int, or raise if it is not a valid priority."""
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise TypeError(
+            f"priority must be an EventPriority or int, not {type(priority).__name__}: "
+            f"{priority!r}"
+        )
+    if priority < EventPriority.MONITOR:
+        raise ValueError(
+            f"invalid priority {priority!r}: must not be below EventPriority.MONITOR "
+            f"({int(EventPriority.MONITOR)})"
+        )
+    return priority
+
+
+def describe(handler: object) -> str:
+    """A short human name for a handler, for log lines and error messages."""
+    name = getattr(handler, "__qualname__", None)
+    module = getattr(handler, "__module__", None)
+    if isinstance(name, str):
+        return f"{module}.{name}" if isinstance(module, str) else name
+    return repr(handler)
+
+
+def _is_async_callable(handler: object) -> bool:
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    )
+
+
+def _in_worker_thread(handler: Handler) -> Callable[[Event[Any]], Awaitable[Any]]:
+    async def run_in_worker_thread(event: Event[Any]) -> Any:
+        return await anyio.to_thread.run_sync(handler, event)
+
+    return run_in_worker_thread
