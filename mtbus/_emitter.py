@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from inspect import isawaitable
 from itertools import count, groupby
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
@@ -33,15 +33,28 @@ _PLAN_CACHE_SIZE = 4096
 
 
 class _Plan:
-    """What one emit of one name runs: listeners in order, and the same grouped by level."""
+    """What one emit of one name runs, precomputed once per name.
+
+    :ivar listeners: ``before_emit`` hooks, the matching handlers in priority order, then
+        ``after_emit`` hooks: the sequence a sequential emit walks
+    :ivar levels: the same, grouped for concurrent dispatch: each hook alone, and the
+        handlers in runs of equal priority
+    """
 
     __slots__ = ("levels", "listeners")
 
-    def __init__(self, listeners: tuple[Listener, ...]) -> None:
-        self.listeners = listeners
-        #: Consecutive listeners of equal priority, for concurrent dispatch.
-        self.levels = tuple(
-            tuple(level) for _, level in groupby(listeners, key=lambda item: item.priority)
+    def __init__(
+        self,
+        before: tuple[Listener, ...],
+        handlers: list[Listener],
+        after: tuple[Listener, ...],
+    ) -> None:
+        self.listeners = (*before, *handlers, *after)
+        by_priority = groupby(handlers, key=lambda listener: listener.priority)
+        self.levels = (
+            *((hook,) for hook in before),
+            *(tuple(level) for _, level in by_priority),
+            *((hook,) for hook in after),
         )
 
 
@@ -289,6 +302,7 @@ class EventEmitter:
                 self._before_emit += (listener,)
             else:
                 self._after_emit += (listener,)
+            self._plans.clear()
 
     def remove_hook(self, kind: HookKind, hook: Callable[..., Any]) -> bool:
         """Remove a hook added with :meth:`add_hook`; return whether it was found.
@@ -309,11 +323,12 @@ class EventEmitter:
             self._before_emit = kept
         else:
             self._after_emit = kept
+        self._plans.clear()
         return len(kept) != len(current)
 
     # -- emitting ----------------------------------------------------------------------
 
-    async def emit(
+    def emit(
         self,
         name: str,
         data: Any = None,
@@ -321,24 +336,31 @@ class EventEmitter:
         *,
         concurrent: bool | None = None,
         strict: bool | None = None,
-    ) -> Event[Any]:
-        """Run every handler whose name or pattern matches *name*, and return the event.
+    ) -> Coroutine[Any, Any, Event[Any]]:
+        """Run every handler whose name or pattern matches *name*; await it for the event.
 
-        Handlers run in priority order (see :class:`~mtbus.EventPriority`), in the calling
+        Handlers run in priority order (see :class:`~mtbus.EventPriority`), in the awaiting
         task, each awaited before the next unless concurrent dispatch is on. A handler may
         stop the rest with ``event.propagate = False``; monitors still run. A handler may
         emit again. Registrations made during an emit apply from the next one.
+
+        Use it as ``event = await emitter.emit(...)``. The arguments are checked, and the
+        event created, when ``emit`` is called; the handlers run when it is awaited.
 
         :param name: the event name (a pattern is not allowed here)
         :param data: the payload, available to handlers as ``event.data``
         :param metadata: copied into ``event.metadata``
         :param concurrent: override the emitter's ``concurrent`` setting for this emit
         :param strict: override the emitter's ``strict`` setting for this emit
-        :return: the :class:`~mtbus.Event` the handlers saw
-        :raises ~mtbus.EventHandlerError: in strict mode, after all handlers ran, if any failed
+        :return: a coroutine that runs the handlers and returns the :class:`~mtbus.Event`
+            they saw
+        :raises ~mtbus.EventHandlerError: (when awaited) in strict mode, after all handlers
+            ran, if any handler or hook failed
         :raises TypeError: if *name* is not a ``str`` or *metadata* not a mapping
         :raises ValueError: if *name* is not a valid event name
         """
+        # A plain method returning the dispatch coroutine, rather than an async method
+        # awaiting it: an emit then costs one coroutine, not two.
         try:
             plan = self._plans[name]
         except KeyError:
@@ -349,18 +371,10 @@ class EventEmitter:
         event: Event[Any] = Event(
             name, data, True, None if metadata is None else _copy_metadata(metadata)
         )
-        errors = None
-        if self._before_emit:
-            errors = await self._run(event, self._before_emit, None)
-        if concurrent or (concurrent is None and self._concurrent):
-            errors = await self._run_levels(event, plan.levels, errors)
-        else:
-            errors = await self._run(event, plan.listeners, errors)
-        if self._after_emit:
-            errors = await self._run(event, self._after_emit, errors)
-        if errors is not None and (self._strict if strict is None else strict):
-            raise EventHandlerError(event, tuple(errors))
-        return event
+        strict = self._strict if strict is None else strict
+        if self._concurrent if concurrent is None else concurrent:
+            return self._dispatch_levels(event, plan.levels, strict)
+        return self._dispatch(event, plan.listeners, strict)
 
     async def wait_for(
         self,
@@ -490,7 +504,7 @@ class EventEmitter:
         registry = self._registry
         found = [listener for key in self._matcher.match(name) for listener in registry[key]]
         found.sort(key=Listener.sort_key)
-        plan = _Plan(tuple(found))
+        plan = _Plan(self._before_emit, found, self._after_emit)
         if len(self._plans) >= _PLAN_CACHE_SIZE:
             del self._plans[next(iter(self._plans))]
         self._plans[name] = plan
@@ -507,20 +521,21 @@ class EventEmitter:
             self._unregister(listener)
         return True
 
-    async def _run(
+    async def _dispatch(
         self,
         event: Event[Any],
         listeners: tuple[Listener, ...],
-        errors: list[Exception] | None,
+        strict: bool,
         stoppable: bool = True,
-    ) -> list[Exception] | None:
-        """Run *listeners* one after another; return *errors* with any new failures added.
+    ) -> Event[Any]:
+        """Run *listeners* one after another, each isolated from the others' failures.
 
-        With *stoppable*, a listener that is not a monitor is skipped once the event's
-        propagation was stopped.
+        Once propagation is stopped, only monitors and hooks still run (unless not
+        *stoppable*). With *strict*, raise the collected failures at the end.
         """
+        errors: list[Exception] | None = None
         for listener in listeners:
-            if stoppable and not event.propagate and not listener.monitor:
+            if not event.propagate and stoppable and not listener.monitor:
                 continue
             try:
                 if listener.guarded and not self._admit(listener, event):
@@ -536,32 +551,32 @@ class EventEmitter:
                     errors = []
                 errors.append(error)
                 await self._report(event, error, listener.handler)
-        return errors
+        if strict and errors is not None:
+            raise EventHandlerError(event, tuple(errors))
+        return event
 
-    async def _run_levels(
-        self,
-        event: Event[Any],
-        levels: tuple[tuple[Listener, ...], ...],
-        errors: list[Exception] | None,
-    ) -> list[Exception] | None:
-        """Run each priority level's listeners together, and the levels in order."""
+    async def _dispatch_levels(
+        self, event: Event[Any], levels: tuple[tuple[Listener, ...], ...], strict: bool
+    ) -> Event[Any]:
+        """Run each level's listeners together in a task group, and the levels in order."""
+        errors: list[Exception] = []
+
+        async def run_one(listener: Listener) -> None:
+            # Started together, so a sibling stopping propagation does not skip this one.
+            try:
+                await self._dispatch(event, (listener,), True, stoppable=False)
+            except EventHandlerError as failure:
+                errors.extend(failure.errors)
+
         for level in levels:
-            if len(level) == 1:
-                errors = await self._run(event, level, errors)
-                continue
             if not event.propagate and not level[0].monitor:
                 continue
-            failed: list[Exception] = []
-
-            async def run_one(listener: Listener, failed: list[Exception] = failed) -> None:
-                await self._run(event, (listener,), failed, stoppable=False)
-
             async with anyio.create_task_group() as group:
                 for listener in level:
                     group.start_soon(run_one, listener)
-            if failed:
-                errors = failed if errors is None else errors + failed
-        return errors
+        if strict and errors:
+            raise EventHandlerError(event, tuple(errors))
+        return event
 
     async def _report(self, event: Event[Any], error: Exception, handler: Handler) -> None:
         """Log a handler failure and pass it to the ``on_error`` hooks."""
