@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import anyio
 
 from ._demo import run_demo
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
+import anyio.lowlevel
 
 from ._emitter import EventEmitter
 from ._event import Event, EventPriority
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 STOCK = {"widget": 5, "gadget": 0}
 
@@ -37,7 +39,7 @@ def _build_pipeline(emitter: EventEmitter, say: Callable[[str], object]) -> None
 
     @emitter.on("order.placed", priority=EventPriority.HIGH)
     async def charge_payment(event: Event[dict[str, Any]]) -> None:
-        await anyio.sleep(0)  # stands in for a call to a payment provider
+        await anyio.lowlevel.checkpoint()  # where a payment provider would be called
         say(f"  [HIGH]    charged {event.data['total']:.2f} for order {event.data['id']}")
 
     @emitter.on("order.placed")

@@ -243,9 +243,11 @@ class EventEmitter:
             self._plans.clear()
             return removed
         validate_pattern(name, "event name or pattern")
-        listeners = self._registry.get(name, [])
-        for listener in list(listeners):
-            self._unregister(listener)
+        listeners = self._registry.pop(name, None)
+        if listeners is None:
+            return 0
+        self._matcher.remove(name, name)
+        self._forget_plans(name)
         return len(listeners)
 
     def listener_count(self, name: str | None = None) -> int:

@@ -93,8 +93,7 @@ def check_priority(priority: object) -> int:
     """Return *priority* as an int, or raise if it is not a valid priority."""
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise TypeError(
-            f"priority must be an EventPriority or int, not {type(priority).__name__}: "
-            f"{priority!r}"
+            f"priority must be an EventPriority or int, not {type(priority).__name__}: {priority!r}"
         )
     if priority < EventPriority.MONITOR:
         raise ValueError(
