@@ -1,0 +1,37 @@
+"""Every script in examples/ runs cleanly, on asyncio and on trio where it takes a backend."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+SCRIPTS = sorted(EXAMPLES.glob("*.py"))
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_there_are_examples() -> None:
+    assert len(SCRIPTS) >= 2
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
+def test_example_runs_cleanly(script: Path) -> None:
+    result = run(str(script))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.strip()
+
+
+def test_decoupled_modules_example_runs_on_trio() -> None:
+    result = run(str(EXAMPLES / "decoupled_modules.py"), "trio")
+    assert result.returncode == 0, result.stderr
+    assert "purchasing: restock widget (only 1 left)" in result.stdout
+    assert result.stdout.count("ops: send_newsletter_signup failed") == 2

@@ -1,0 +1,34 @@
+"""The public namespace: what ``mtbus`` exports is exactly ``__all__``, and it is typed."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+import mtbus
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    # "annotations" is the `from __future__ import annotations` feature flag, not an export.
+    public = {name for name in vars(mtbus) if not name.startswith("_")} - {"annotations"}
+    assert isinstance(mtbus.__all__, tuple)
+    assert sorted(mtbus.__all__) == list(mtbus.__all__)
+    assert set(mtbus.__all__) == public
+
+
+def test_public_objects_say_they_live_in_mtbus() -> None:
+    for name in mtbus.__all__:
+        assert getattr(mtbus, name).__module__ == "mtbus", name
+
+
+def test_exception_tree() -> None:
+    assert issubclass(mtbus.EventError, mtbus.MtbusError)
+    assert issubclass(mtbus.EventEmitError, mtbus.EventError)
+    assert issubclass(mtbus.EventHandlerError, mtbus.EventError)
+    assert issubclass(mtbus.ChannelError, mtbus.MtbusError)
+    assert issubclass(mtbus.ChannelClosedError, mtbus.ChannelError)
+    assert issubclass(mtbus.ChannelFullError, mtbus.ChannelError)
+    assert issubclass(mtbus.MtbusError, Exception)
+
+
+def test_package_ships_its_type_information() -> None:
+    assert files("mtbus").joinpath("py.typed").is_file()
