@@ -18,6 +18,8 @@ _SEGMENT = r"[^\s*#.]+"
 _NAME = re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT})*")
 _PATTERN = re.compile(rf"(?:{_SEGMENT}|\*|#)(?:\.(?:{_SEGMENT}|\*|#))*")
 _WHITESPACE = re.compile(r"\s")
+#: Patterns that match every name: AMQP's "#", and the bare "*" (mtaio's catch-all).
+_CATCH_ALL = ("*", "#")
 
 
 def validate_name(name: object, kind: str = "event name") -> str:
@@ -99,17 +101,19 @@ class TopicMatcher(Generic[V]):
     __slots__ = ("_exact", "_root", "_wildcards")
 
     def __init__(self) -> None:
+        #: Values per literal name, and per catch-all pattern (bare ``*`` and ``#``):
+        #: both kinds are found without walking the trie.
         self._exact: dict[str, dict[V, None]] = {}
         self._root: _Node[V] = _Node()
         self._wildcards = 0
 
     def add(self, pattern: str, value: V) -> None:
         """Store *value* under a pattern that :func:`validate_pattern` accepted."""
-        if not has_wildcard(pattern):
+        if pattern in _CATCH_ALL or not has_wildcard(pattern):
             self._exact.setdefault(pattern, {})[value] = None
             return
         node = self._root
-        for segment in _segments(pattern):
+        for segment in pattern.split("."):
             if segment == "*":
                 if node.star is None:
                     node.star = _Node()
@@ -126,7 +130,7 @@ class TopicMatcher(Generic[V]):
 
     def remove(self, pattern: str, value: V) -> bool:
         """Remove one stored pair; return whether it was there."""
-        if not has_wildcard(pattern):
+        if pattern in _CATCH_ALL or not has_wildcard(pattern):
             values = self._exact.get(pattern)
             if values is None or value not in values:
                 return False
@@ -134,7 +138,7 @@ class TopicMatcher(Generic[V]):
             if not values:
                 del self._exact[pattern]
             return True
-        if _remove_from(self._root, _segments(pattern), 0, value):
+        if _remove_from(self._root, pattern.split("."), 0, value):
             self._wildcards -= 1
             return True
         return False
@@ -143,6 +147,10 @@ class TopicMatcher(Generic[V]):
         """Every value whose pattern matches the valid *name*, each value once."""
         exact = self._exact.get(name)
         found: dict[V, None] = dict(exact) if exact else {}
+        for pattern in _CATCH_ALL:
+            everything = self._exact.get(pattern)
+            if everything:
+                found.update(everything)
         if self._wildcards:
             states = _closure((self._root,))
             for segment in name.split("."):
@@ -164,11 +172,6 @@ class TopicMatcher(Generic[V]):
 
     def __len__(self) -> int:
         return sum(map(len, self._exact.values())) + self._wildcards
-
-
-def _segments(pattern: str) -> list[str]:
-    # The bare "*" means "everything" (mtaio's catch-all), which in AMQP terms is "#".
-    return ["#"] if pattern == "*" else pattern.split(".")
 
 
 def _closure(nodes: tuple[_Node[V], ...] | list[_Node[V]]) -> list[_Node[V]]:

@@ -44,7 +44,9 @@ def test_event_is_a_generic_slotted_dataclass() -> None:
         "timestamp": 12.5,
     }
     assert event == Event("n", 3, True, {"m": 1}, 12.5)
-    assert repr(event) == "Event(name='n', data=3, propagate=True, metadata={'m': 1}, timestamp=12.5)"
+    assert repr(event) == (
+        "Event(name='n', data=3, propagate=True, metadata={'m': 1}, timestamp=12.5)"
+    )
     with pytest.raises(AttributeError):
         event.unknown = 1  # type: ignore[attr-defined]
 
@@ -59,5 +61,6 @@ def test_priorities_order_like_ints_with_monitor_lowest() -> None:
         EventPriority.MONITOR,
     ]
     assert sorted(EventPriority, reverse=True) == ordered
-    assert EventPriority.HIGH > 10 > EventPriority.NORMAL == 0 > -10 > EventPriority.LOW
+    assert EventPriority.HIGH > 10 > EventPriority.NORMAL > -10 > EventPriority.LOW
+    assert int(EventPriority.NORMAL) == 0
     assert min(EventPriority) is EventPriority.MONITOR

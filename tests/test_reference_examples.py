@@ -7,12 +7,14 @@ to features that are not built yet and are not here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from mtbus import Event, EventEmitError, EventEmitter, EventHandlerError, EventPriority
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 pytestmark = pytest.mark.anyio
 
