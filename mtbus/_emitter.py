@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from inspect import isawaitable
-from itertools import count, groupby
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import anyio
@@ -13,7 +12,8 @@ import anyio
 from ._event import Event, EventPriority
 from ._exceptions import EventHandlerError
 from ._listener import Listener, check_handler, check_priority, describe
-from ._topics import TopicMatcher, has_wildcard, validate_name, validate_pattern
+from ._registry import Registry
+from ._topics import validate_name, validate_pattern
 
 if TYPE_CHECKING:
     from ._listener import Condition, Handler
@@ -28,34 +28,6 @@ EventHook = Callable[[Event[Any]], Any]
 ErrorHook = Callable[[Event[Any], Exception, Callable[..., Any]], Any]
 
 _HOOK_KINDS: tuple[HookKind, ...] = ("before_emit", "after_emit", "on_error")
-#: How many distinct event names keep a precomputed dispatch plan.
-_PLAN_CACHE_SIZE = 4096
-
-
-class _Plan:
-    """What one emit of one name runs, precomputed once per name.
-
-    :ivar listeners: ``before_emit`` hooks, the matching handlers in priority order, then
-        ``after_emit`` hooks: the sequence a sequential emit walks
-    :ivar levels: the same, grouped for concurrent dispatch: each hook alone, and the
-        handlers in runs of equal priority
-    """
-
-    __slots__ = ("levels", "listeners")
-
-    def __init__(
-        self,
-        before: tuple[Listener, ...],
-        handlers: list[Listener],
-        after: tuple[Listener, ...],
-    ) -> None:
-        self.listeners = (*before, *handlers, *after)
-        by_priority = groupby(handlers, key=lambda listener: listener.priority)
-        self.levels = (
-            *((hook,) for hook in before),
-            *(tuple(level) for _, level in by_priority),
-            *((hook,) for hook in after),
-        )
 
 
 class EventEmitter:
@@ -79,30 +51,14 @@ class EventEmitter:
     :param strict: raise :exc:`~mtbus.EventHandlerError` from :meth:`emit` when a handler fails
     """
 
-    __slots__ = (
-        "_after_emit",
-        "_before_emit",
-        "_concurrent",
-        "_matcher",
-        "_on_error",
-        "_plans",
-        "_registry",
-        "_sequence",
-        "_strict",
-    )
+    __slots__ = ("_concurrent", "_on_error", "_plans", "_registry", "_strict")
 
     def __init__(self, *, concurrent: bool = False, strict: bool = False) -> None:
         self._concurrent = concurrent
         self._strict = strict
-        #: Registrations per key (an event name or a pattern), in registration order.
-        self._registry: dict[str, list[Listener]] = {}
-        #: Which keys match a given event name.
-        self._matcher: TopicMatcher[str] = TopicMatcher()
-        #: Dispatch plan per emitted name, computed on first emit and dropped on any change.
-        self._plans: dict[str, _Plan] = {}
-        self._sequence = count()
-        self._before_emit: tuple[Listener, ...] = ()
-        self._after_emit: tuple[Listener, ...] = ()
+        self._registry = Registry()
+        #: The registry's plan cache, read directly by emit (the hot path).
+        self._plans = self._registry.plans
         self._on_error: tuple[ErrorHook, ...] = ()
 
     def __repr__(self) -> str:
@@ -223,11 +179,11 @@ class EventEmitter:
         """
         validate_pattern(name, "event name or pattern")
         check_handler(handler)
-        for listener in reversed(self._registry.get(name, ())):
-            if listener.handler == handler:
-                self._unregister(listener)
-                return True
-        return False
+        listener = self._registry.find(name, handler)
+        if listener is None:
+            return False
+        self._registry.discard(listener)
+        return True
 
     off = remove_listener
 
@@ -237,25 +193,15 @@ class EventEmitter:
         :return: how many registrations were removed
         """
         if name is None:
-            removed = self.listener_count()
-            self._registry.clear()
-            self._matcher = TopicMatcher()
-            self._plans.clear()
-            return removed
+            return self._registry.clear()
         validate_pattern(name, "event name or pattern")
-        listeners = self._registry.pop(name, None)
-        if listeners is None:
-            return 0
-        self._matcher.remove(name, name)
-        self._forget_plans(name)
-        return len(listeners)
+        return self._registry.discard_key(name)
 
     def listener_count(self, name: str | None = None) -> int:
         """How many handlers are registered for exactly *name* (a name or pattern), or in all."""
-        if name is None:
-            return sum(map(len, self._registry.values()))
-        validate_pattern(name, "event name or pattern")
-        return len(self._registry.get(name, ()))
+        if name is not None:
+            validate_pattern(name, "event name or pattern")
+        return self._registry.count(name)
 
     def listeners(self, name: str) -> list[Callable[..., Any]]:
         """The handlers registered for exactly *name* (a name or pattern), in the order they run.
@@ -263,12 +209,11 @@ class EventEmitter:
         Handlers registered under other patterns that would also match *name* are not included.
         """
         validate_pattern(name, "event name or pattern")
-        ordered = sorted(self._registry.get(name, ()), key=Listener.sort_key)
-        return [listener.handler for listener in ordered]
+        return [listener.handler for listener in self._registry.ordered(name)]
 
     def event_names(self) -> list[str]:
         """Every name and pattern that has at least one handler, in first-registration order."""
-        return list(self._registry)
+        return self._registry.keys()
 
     # -- hooks -------------------------------------------------------------------------
 
@@ -297,14 +242,7 @@ class EventEmitter:
         if kind == "on_error":
             self._on_error += (hook,)
         else:
-            listener = Listener(
-                kind, hook, priority=EventPriority.MONITOR, sequence=next(self._sequence)
-            )
-            if kind == "before_emit":
-                self._before_emit += (listener,)
-            else:
-                self._after_emit += (listener,)
-            self._plans.clear()
+            self._registry.add_hook(kind, Listener(kind, hook, priority=EventPriority.MONITOR))
 
     def remove_hook(self, kind: HookKind, hook: Callable[..., Any]) -> bool:
         """Remove a hook added with :meth:`add_hook`; return whether it was found.
@@ -319,14 +257,7 @@ class EventEmitter:
             hooks.remove(hook)
             self._on_error = tuple(hooks)
             return True
-        current = self._before_emit if kind == "before_emit" else self._after_emit
-        kept = tuple(listener for listener in current if listener.handler != hook)
-        if kind == "before_emit":
-            self._before_emit = kept
-        else:
-            self._after_emit = kept
-        self._plans.clear()
-        return len(kept) != len(current)
+        return self._registry.remove_hook(kind, hook)
 
     # -- emitting ----------------------------------------------------------------------
 
@@ -366,7 +297,7 @@ class EventEmitter:
         try:
             plan = self._plans[name]
         except KeyError:
-            plan = self._plan(name)
+            plan = self._registry.plan(name)
         except TypeError:  # unhashable, so certainly not a str: let validation say so
             validate_name(name)
             raise
@@ -418,7 +349,7 @@ class EventEmitter:
             with anyio.fail_after(timeout):
                 await arrived.wait()
         finally:
-            self._unregister(listener)
+            self._registry.discard(listener)
         result = outcome[0]
         if isinstance(result, Exception):
             raise result
@@ -468,49 +399,10 @@ class EventEmitter:
         priority = self._check_registration(name, priority, condition)
         check_handler(handler, to_thread=to_thread)
         listener = Listener(
-            name,
-            handler,
-            priority=priority,
-            sequence=next(self._sequence),
-            condition=condition,
-            once=once,
-            to_thread=to_thread,
+            name, handler, priority=priority, condition=condition, once=once, to_thread=to_thread
         )
-        registered = self._registry.get(name)
-        if registered is None:
-            self._registry[name] = [listener]
-            self._matcher.add(name, name)
-        else:
-            registered.append(listener)
-        self._forget_plans(name)
+        self._registry.add(listener)
         return listener
-
-    def _unregister(self, listener: Listener) -> None:
-        registered = self._registry.get(listener.key)
-        if registered is None or listener not in registered:
-            return
-        registered.remove(listener)
-        if not registered:
-            del self._registry[listener.key]
-            self._matcher.remove(listener.key, listener.key)
-        self._forget_plans(listener.key)
-
-    def _forget_plans(self, key: str) -> None:
-        if has_wildcard(key):
-            self._plans.clear()
-        else:
-            self._plans.pop(key, None)
-
-    def _plan(self, name: str) -> _Plan:
-        validate_name(name)
-        registry = self._registry
-        found = [listener for key in self._matcher.match(name) for listener in registry[key]]
-        found.sort(key=Listener.sort_key)
-        plan = _Plan(self._before_emit, found, self._after_emit)
-        if len(self._plans) >= _PLAN_CACHE_SIZE:
-            del self._plans[next(iter(self._plans))]
-        self._plans[name] = plan
-        return plan
 
     def _admit(self, listener: Listener, event: Event[Any]) -> bool:
         """Check a guarded listener's condition, and use up a once-listener that passes."""
@@ -520,7 +412,7 @@ class EventEmitter:
             if listener.spent:
                 return False
             listener.spent = True
-            self._unregister(listener)
+            self._registry.discard(listener)
         return True
 
     async def _dispatch(

@@ -49,7 +49,6 @@ class Listener:
         handler: Handler,
         *,
         priority: int,
-        sequence: int,
         condition: Condition | None = None,
         once: bool = False,
         to_thread: bool = False,
@@ -59,7 +58,8 @@ class Listener:
         self.handler = handler
         self.priority = priority
         self.monitor = priority == EventPriority.MONITOR
-        self.sequence = sequence
+        #: Registration order among the emitter's listeners, set when it is registered.
+        self.sequence = 0
         self.condition = condition
         self.once = once
         self.spent = False
@@ -70,10 +70,6 @@ class Listener:
         else:
             self.callback = handler
             self.is_async = _is_async_callable(handler)
-
-    def sort_key(self) -> tuple[int, int]:
-        """Higher priority first, then registration order (monitors are the lowest priority)."""
-        return (-self.priority, self.sequence)
 
 
 def check_handler(handler: object, *, to_thread: bool = False) -> None:
