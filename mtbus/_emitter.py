@@ -465,6 +465,9 @@ class EventEmitter:
         for level in levels:
             if not event.propagate and not level[0].monitor:
                 continue
+            if len(level) == 1:
+                await run_one(level[0])
+                continue
             async with anyio.create_task_group() as group:
                 for listener in level:
                     group.start_soon(run_one, listener)
