@@ -11,7 +11,7 @@ import anyio
 
 from ._event import Event, EventPriority
 from ._exceptions import EventHandlerError
-from ._listener import Listener, check_handler, check_priority, describe
+from ._listener import Listener, check_condition, check_handler, check_priority, describe
 from ._registry import Registry
 from ._topics import validate_name, validate_pattern
 
@@ -242,7 +242,10 @@ class EventEmitter:
         if kind == "on_error":
             self._on_error += (hook,)
         else:
-            self._registry.add_hook(kind, Listener(kind, hook, priority=EventPriority.MONITOR))
+            hook_listener = Listener(
+                kind, hook, priority=EventPriority.MONITOR, role=f"{kind} hook"
+            )
+            self._registry.add_hook(kind, hook_listener)
 
     def remove_hook(self, kind: HookKind, hook: Callable[..., Any]) -> bool:
         """Remove a hook added with :meth:`add_hook`; return whether it was found.
@@ -381,10 +384,8 @@ class EventEmitter:
     @staticmethod
     def _check_registration(name: object, priority: object, condition: object) -> int:
         validate_pattern(name, "event name or pattern")
-        if condition is not None and not callable(condition):
-            raise TypeError(
-                f"condition must be callable, not {type(condition).__name__}: {condition!r}"
-            )
+        if condition is not None:
+            check_condition(condition)
         return check_priority(priority)
 
     def _add(
@@ -444,7 +445,7 @@ class EventEmitter:
                 if errors is None:
                     errors = []
                 errors.append(error)
-                await self._report(event, error, listener.handler)
+                await self._report(event, error, listener)
         if strict and errors is not None:
             raise EventHandlerError(event, tuple(errors))
         return event
@@ -475,10 +476,15 @@ class EventEmitter:
             raise EventHandlerError(event, tuple(errors))
         return event
 
-    async def _report(self, event: Event[Any], error: Exception, handler: Handler) -> None:
-        """Log a handler failure and pass it to the ``on_error`` hooks."""
+    async def _report(self, event: Event[Any], error: Exception, listener: Listener) -> None:
+        """Log a handler (or hook) failure and pass it to the ``on_error`` hooks."""
+        handler = listener.handler
         logger.error(
-            "handler %s failed for event %r", describe(handler), event.name, exc_info=error
+            "%s %s failed for event %r",
+            listener.role,
+            describe(handler),
+            event.name,
+            exc_info=error,
         )
         for hook in self._on_error:
             try:

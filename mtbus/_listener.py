@@ -39,6 +39,7 @@ class Listener:
         "monitor",
         "once",
         "priority",
+        "role",
         "sequence",
         "spent",
     )
@@ -52,8 +53,11 @@ class Listener:
         condition: Condition | None = None,
         once: bool = False,
         to_thread: bool = False,
+        role: str = "handler",
     ) -> None:
         self.key = key
+        #: What log lines call it: ``"handler"``, or ``"before_emit hook"`` and the like.
+        self.role = role
         #: The function as the user registered it: what ``off()`` and ``listeners()`` compare.
         self.handler = handler
         self.priority = priority
@@ -85,6 +89,18 @@ def check_handler(handler: object, *, to_thread: bool = False) -> None:
         raise TypeError(f"to_thread=True needs a plain (sync) function, got async {handler!r}")
 
 
+def check_condition(condition: object) -> None:
+    """Raise :exc:`TypeError` unless *condition* is a plain (sync) callable."""
+    if not callable(condition):
+        raise TypeError(
+            f"condition must be callable, not {type(condition).__name__}: {condition!r}"
+        )
+    if _is_async_callable(condition):
+        raise TypeError(
+            f"condition must be a plain function returning a bool, not async: {condition!r}"
+        )
+
+
 def check_priority(priority: object) -> int:
     """Return *priority* as an int, or raise if it is not a valid priority."""
     if isinstance(priority, bool) or not isinstance(priority, int):
@@ -101,11 +117,9 @@ def check_priority(priority: object) -> int:
 
 def describe(handler: object) -> str:
     """A short human name for a handler, for log lines and error messages."""
-    name = getattr(handler, "__qualname__", None)
-    module = getattr(handler, "__module__", None)
-    if isinstance(name, str):
-        return f"{module}.{name}" if isinstance(module, str) else name
-    return repr(handler)
+    named = handler if hasattr(handler, "__qualname__") else type(handler)
+    name = f"{named.__module__}.{named.__qualname__}"
+    return name if named is handler else f"{name} object"
 
 
 def _is_async_callable(handler: object) -> bool:

@@ -198,6 +198,28 @@ async def test_a_raising_hook_is_isolated_and_counted_in_strict_mode() -> None:
     assert [str(error) for error in caught.value.errors] == ["before", "after"]
 
 
+async def test_log_lines_name_hooks_as_hooks_and_objects_by_their_class(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emitter = EventEmitter()
+
+    class Handler:
+        def __call__(self, event: Event[Any]) -> None:
+            raise RuntimeError("object failed")
+
+    def before(event: Event[Any]) -> None:
+        raise RuntimeError("hook failed")
+
+    emitter.add_hook("before_emit", before)
+    emitter.on("x", Handler())
+    with caplog.at_level(logging.ERROR, logger="mtbus"):
+        await emitter.emit("x")
+    assert [record.getMessage() for record in caplog.records] == [
+        f"before_emit hook {__name__}.{before.__qualname__} failed for event 'x'",
+        f"handler {__name__}.{Handler.__qualname__} object failed for event 'x'",
+    ]
+
+
 async def test_removed_hooks_no_longer_run() -> None:
     emitter = EventEmitter()
     trail: list[str] = []

@@ -6,34 +6,9 @@ import re
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from reference import ref_matches
 
 from mtbus._topics import TopicMatcher, has_wildcard, validate_name, validate_pattern
-
-# --------------------------------------------------------------------------------------------
-# Reference implementation (deliberately naive: recursion over segment lists)
-# --------------------------------------------------------------------------------------------
-
-
-def _ref_segments(pattern: list[str], name: list[str]) -> bool:
-    if not pattern:
-        return not name
-    head, rest = pattern[0], pattern[1:]
-    if head == "#":
-        # Either "#" matches zero segments, or it swallows one and stays in place.
-        return _ref_segments(rest, name) or (bool(name) and _ref_segments(pattern, name[1:]))
-    if not name:
-        return False
-    if head in ("*", name[0]):
-        return _ref_segments(rest, name[1:])
-    return False
-
-
-def ref_matches(pattern: str, name: str) -> bool:
-    """Whether *pattern* matches *name* under the documented rules."""
-    if pattern in ("*", "#"):
-        return True
-    return _ref_segments(pattern.split("."), name.split("."))
-
 
 # --------------------------------------------------------------------------------------------
 # Table-driven matching

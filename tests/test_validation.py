@@ -127,8 +127,16 @@ def test_bad_handlers_are_rejected() -> None:
 
 def test_bad_conditions_are_rejected_at_the_decorator_line() -> None:
     emitter = EventEmitter()
+
+    async def async_condition(event: Event[Any]) -> bool:
+        return True
+
     with pytest.raises(TypeError, match=re.escape("condition must be callable, not bool: True")):
         emitter.on("x", condition=True)  # type: ignore[call-overload]
+    # An async condition would return a (truthy) coroutine: refuse it instead of always passing.
+    with pytest.raises(TypeError, match="condition must be a plain function returning a bool"):
+        emitter.add_listener("x", noop, condition=async_condition)  # type: ignore[arg-type]
+    assert emitter.listener_count() == 0
 
 
 @pytest.mark.parametrize(
