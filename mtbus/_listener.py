@@ -25,8 +25,8 @@ class Listener:
     """One registration: the handler as given, and everything dispatch needs, precomputed.
 
     Dispatch reads these slots on every emit, so nothing here is computed per emit:
-    whether to await, whether a guard (condition or once) must be checked first, and the
-    sort key that orders it among the other listeners of a name.
+    what to call, whether to await it, whether a guard (condition or once) must be checked
+    first, and the priority and registration order that place it among the other listeners.
     """
 
     __slots__ = (
