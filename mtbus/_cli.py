@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import TYPE_CHECKING
 
 import anyio
@@ -31,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with *argv* (default: ``sys.argv``); return the exit status."""
     args = _parser().parse_args(argv)
-    if args.command == "demo":
-        anyio.run(run_demo, backend=args.backend)
+    try:
+        if args.command == "demo":
+            anyio.run(run_demo, backend=args.backend)
+    except BrokenPipeError:
+        # The reader went away (``mtbus demo | head``): stop quietly, as Unix tools do,
+        # and keep Python from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0

@@ -50,3 +50,17 @@ def test_unknown_command_exits_with_usage(capsys: pytest.CaptureFixture[str]) ->
         main(["nope"])
     assert exited.value.code == 2
     assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_demo_stops_quietly_when_its_reader_goes_away() -> None:
+    """``mtbus demo | head -1`` prints one line and no traceback."""
+    result = subprocess.run(
+        f"{sys.executable} -m mtbus demo | head -n 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout == "emit('order.placed') for order 1 (widget):\n"
+    assert result.stderr == ""
