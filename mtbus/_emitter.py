@@ -51,7 +51,7 @@ class EventEmitter:
     :param strict: raise :exc:`~mtbus.EventHandlerError` from :meth:`emit` when a handler fails
     """
 
-    __slots__ = ("_concurrent", "_on_error", "_plans", "_registry", "_strict")
+    __slots__ = ("__weakref__", "_concurrent", "_on_error", "_plans", "_registry", "_strict")
 
     def __init__(self, *, concurrent: bool = False, strict: bool = False) -> None:
         self._concurrent = concurrent

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from typing import Any
 
 import anyio
@@ -525,3 +527,13 @@ async def test_to_thread_runs_a_sync_handler_in_a_worker_thread() -> None:
     assert len(threads) == 2
     assert threads[0] != threading.get_ident()
     assert threads[1] == threading.get_ident()
+
+
+async def test_an_emitter_can_be_weakly_referenced_and_collected() -> None:
+    emitter = EventEmitter()
+    emitter.on("x", lambda event: None)
+    reference = weakref.ref(emitter)
+    assert reference() is emitter
+    del emitter
+    gc.collect()
+    assert reference() is None
