@@ -135,12 +135,14 @@ class Registry:
         """Stop running the hook *handler*; return whether it was there."""
         current = self._before_emit if kind == "before_emit" else self._after_emit
         kept = tuple(hook for hook in current if hook.handler != handler)
+        if len(kept) == len(current):
+            return False
         if kind == "before_emit":
             self._before_emit = kept
         else:
             self._after_emit = kept
         self.plans.clear()
-        return len(kept) != len(current)
+        return True
 
     def plan(self, name: str) -> Plan:
         """Build (and cache) the plan for an event name, validating the name first.

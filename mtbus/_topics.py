@@ -92,17 +92,16 @@ class _Node(Generic[V]):
 class TopicMatcher(Generic[V]):
     """A set of ``(pattern, value)`` pairs that answers "which values match this name?".
 
-    Literal names live in a dict (one lookup); wildcard patterns live in a segment trie that
-    is walked as a small automaton, one step per segment of the name. A lookup only ever
-    visits trie nodes on paths that still match, so its cost does not grow with the number of
-    non-matching patterns. Adding the same pair twice stores it once.
+    Literal names, and the catch-all patterns ``*`` and ``#`` (each stored as itself, so the
+    two stay distinct pairs), live in a dict: one lookup each. Other wildcard patterns live in
+    a segment trie that is walked as a small automaton, one step per segment of the name.
+    A lookup only ever visits trie nodes on paths that still match, so its cost does not grow
+    with the number of non-matching patterns. Adding the same pair twice stores it once.
     """
 
     __slots__ = ("_exact", "_root", "_wildcards")
 
     def __init__(self) -> None:
-        #: Values per literal name, and per catch-all pattern (bare ``*`` and ``#``):
-        #: both kinds are found without walking the trie.
         self._exact: dict[str, dict[V, None]] = {}
         self._root: _Node[V] = _Node()
         self._wildcards = 0
