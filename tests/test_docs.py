@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -34,8 +35,16 @@ else:
 """
 
 
-def doc_blocks() -> list[pytest.ParameterSet]:
-    params = []
+class DocBlock(NamedTuple):
+    """One ```python block of a docs page and the output it must print (None: not shown)."""
+
+    where: str
+    source: str
+    expected: str | None
+
+
+def doc_blocks() -> list[DocBlock]:
+    blocks_found = []
     for page in sorted(DOCS.glob("*.md")):
         text = page.read_text()
         blocks = list(FENCE.finditer(text))
@@ -50,8 +59,8 @@ def doc_blocks() -> list[pytest.ParameterSet]:
             )
             expected = following.group(2) if following is not None and shows_output else None
             line = text.count("\n", 0, block.start()) + 1
-            params.append(pytest.param(block.group(2), expected, id=f"{page.name}:{line}"))
-    return params
+            blocks_found.append(DocBlock(f"{page.name}:{line}", block.group(2), expected))
+    return blocks_found
 
 
 BLOCKS = doc_blocks()
@@ -62,8 +71,9 @@ def test_the_docs_have_runnable_examples() -> None:
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-@pytest.mark.parametrize(("source", "expected"), BLOCKS)
-def test_doc_example_runs(source: str, expected: str | None, backend: str) -> None:
+@pytest.mark.parametrize("block", BLOCKS, ids=[block.where for block in BLOCKS])
+def test_doc_example_runs(block: DocBlock, backend: str) -> None:
+    source, expected = block.source, block.expected
     result = subprocess.run(
         [sys.executable, "-W", "error::RuntimeWarning", "-c", RUNNER, backend],
         input=source,
