@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from importlib.resources import files
+from types import ModuleType
 
 import mtbus
 
 
 def test_all_lists_exactly_the_public_names() -> None:
-    # "annotations" is the `from __future__ import annotations` feature flag, not an export.
-    public = {name for name in vars(mtbus) if not name.startswith("_")} - {"annotations"}
+    # "annotations" is the `from __future__ import annotations` feature flag, not an export;
+    # public subpackages (mtbus.backends) are modules, not names of the flat namespace.
+    public = {
+        name
+        for name, value in vars(mtbus).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType)
+    } - {"annotations"}
     assert isinstance(mtbus.__all__, tuple)
     assert sorted(mtbus.__all__) == list(mtbus.__all__)
     assert set(mtbus.__all__) == public
@@ -32,3 +38,11 @@ def test_exception_tree() -> None:
 
 def test_package_ships_its_type_information() -> None:
     assert files("mtbus").joinpath("py.typed").is_file()
+
+
+def test_backends_namespace_lists_exactly_its_public_names() -> None:
+    from mtbus import backends
+
+    public = {name for name in vars(backends) if not name.startswith("_")} - {"annotations"}
+    assert set(backends.__all__) == public
+    assert backends.MemoryBackend.__module__ == "mtbus.backends"

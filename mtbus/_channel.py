@@ -1,0 +1,363 @@
+"""Topic-wildcard publish/subscribe: a channel routes each message to its subscribers' queues."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from itertools import count
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
+
+from ._exceptions import ChannelClosedError, ChannelError, ChannelFullError
+from ._message import NO_METADATA, Message
+from ._subscriber import OVERFLOW_POLICIES, REFUSED, Overflow, Subscriber
+from ._topics import TopicMatcher, validate_name, validate_pattern
+from .backends import MemoryBackend
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+    from types import TracebackType
+
+    from .backends import Backend
+
+T = TypeVar("T")
+
+#: How many distinct topics keep their precomputed list of subscribers.
+ROUTE_CACHE_SIZE = 4096
+
+# The pattern a subscriber without topics is filed under: it matches every topic.
+_EVERY_TOPIC = "#"
+
+_new_message = tuple.__new__  # builds a Message without its Python-level __new__
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatistics:
+    """A snapshot of a channel's counters.
+
+    :ivar subscribers: how many subscribers it has now
+    :ivar published: messages published to it (each counted once, however many received it)
+    :ivar closed: whether it is closed
+    """
+
+    subscribers: int
+    published: int
+    closed: bool
+
+
+class Channel(Generic[T]):
+    """A named stream of messages, each routed to the subscribers whose patterns match its topic.
+
+    Every subscriber has its own FIFO queue; what happens when one is full is its overflow
+    policy (see :meth:`subscribe`). Publishing never yields to the event loop unless it must
+    wait for room under the ``block`` policy.
+
+    :param name: the channel's name (a dot-separated name, like a topic)
+    :param buffer_size: default queue capacity of its subscribers; ``0`` is unbounded
+    :param max_subscribers: how many subscribers it may have at once (``None``: no limit)
+    :param overflow: default overflow policy of its subscribers: ``"block"`` (the
+        publisher waits: lossless), ``"drop_oldest"``, ``"drop_newest"`` or ``"error"``
+    :param backend: where messages travel (default: a :class:`~mtbus.backends.MemoryBackend`)
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_buffer_size",
+        "_closed",
+        "_link",
+        "_matcher",
+        "_max_subscribers",
+        "_name",
+        "_overflow",
+        "_published",
+        "_routes",
+        "_send",
+        "_sequence",
+        "_subscribers",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        buffer_size: int = 0,
+        max_subscribers: int | None = None,
+        overflow: Overflow = "block",
+        backend: Backend | None = None,
+    ) -> None:
+        self._name = validate_name(name, kind="channel name")
+        self._buffer_size = _check_buffer_size(buffer_size)
+        self._overflow = _check_overflow(overflow)
+        if max_subscribers is not None:
+            _check_count(max_subscribers, "max_subscribers", minimum=1)
+        self._max_subscribers = max_subscribers
+        self._closed = False
+        self._published = 0
+        self._sequence = count()
+        self._subscribers: dict[Subscriber[T], None] = {}  # an ordered set
+        self._matcher: TopicMatcher[Subscriber[T]] = TopicMatcher()
+        # topic (None: broadcast) -> the subscribers it reaches, in subscription order
+        self._routes: dict[str | None, tuple[Subscriber[T], ...]] = {}
+        self._link = (MemoryBackend() if backend is None else backend).connect(name, self._deliver)
+        self._send = self._link.send
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Channel {self._name!r} subscribers={len(self._subscribers)} {state}>"
+
+    @property
+    def name(self) -> str:
+        """The channel's name."""
+        return self._name
+
+    @property
+    def subscriber_count(self) -> int:
+        """How many subscribers it has now."""
+        return len(self._subscribers)
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def statistics(self) -> ChannelStatistics:
+        """Its counters now."""
+        return ChannelStatistics(len(self._subscribers), self._published, self._closed)
+
+    # -- subscribing -------------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        topics: str | Iterable[str] | None = None,
+        *,
+        buffer_size: int | None = None,
+        overflow: Overflow | None = None,
+    ) -> Subscriber[T]:
+        """Start receiving the messages whose topic matches *topics*.
+
+        A message matching several of the patterns is delivered once. Broadcasts (messages
+        published without a topic) reach every subscriber. The channel holds the subscriber
+        until it unsubscribes (or leaves ``async with subscriber:``) or the channel closes.
+
+        :param topics: a pattern or an iterable of patterns (``*`` matches one segment,
+            ``#`` any number); ``None`` receives every message
+        :param buffer_size: this subscriber's queue capacity (default: the channel's);
+            ``0`` is unbounded
+        :param overflow: what happens when its queue is full (default: the channel's):
+            ``"block"`` makes the publisher wait for room, ``"drop_oldest"`` evicts the
+            oldest queued message, ``"drop_newest"`` drops the new one, ``"error"`` drops
+            it and raises :exc:`~mtbus.ChannelFullError` in the publisher. Drops are
+            counted in :meth:`Subscriber.statistics <mtbus.Subscriber.statistics>`.
+        :raises ~mtbus.ChannelClosedError: if the channel is closed
+        :raises ~mtbus.ChannelError: if it already has ``max_subscribers`` subscribers
+        :raises TypeError, ValueError: if a pattern, size or policy is not valid
+        """
+        patterns = _check_topics(topics)
+        size = self._buffer_size if buffer_size is None else _check_buffer_size(buffer_size)
+        policy = self._overflow if overflow is None else _check_overflow(overflow)
+        if self._closed:
+            raise ChannelClosedError(f"cannot subscribe to {self!r}: it is closed")
+        if self._max_subscribers is not None and len(self._subscribers) >= self._max_subscribers:
+            raise ChannelError(
+                f"cannot subscribe to {self!r}: it has max_subscribers={self._max_subscribers}"
+            )
+        subscriber = Subscriber(self, patterns, size, policy, next(self._sequence))
+        self._subscribers[subscriber] = None
+        for pattern in patterns or (_EVERY_TOPIC,):
+            self._matcher.add(pattern, subscriber)
+        self._routes.clear()
+        return subscriber
+
+    async def unsubscribe(self, subscriber: Subscriber[T]) -> None:
+        """Same as :meth:`Subscriber.unsubscribe <mtbus.Subscriber.unsubscribe>`; never waits."""
+        if not isinstance(subscriber, Subscriber):
+            kind = type(subscriber).__name__
+            raise TypeError(f"expected a Subscriber, not {kind}: {subscriber!r}")
+        if subscriber._channel is not self:
+            raise ValueError(f"{subscriber!r} is not a subscriber of {self!r}")
+        subscriber.unsubscribe()
+
+    # -- publishing --------------------------------------------------------------------
+
+    def publish(
+        self,
+        data: T,
+        topic: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Coroutine[Any, Any, int]:
+        """Deliver *data* to every subscriber whose patterns match *topic*; await it.
+
+        Each subscriber gets the same immutable :class:`~mtbus.Message`. Under the
+        ``block`` policy the publisher waits for room in each full queue in turn; if it is
+        cancelled while waiting, the subscribers already reached keep the message.
+
+        :param data: the payload
+        :param topic: a name like ``user.login`` (no wildcards); ``None`` broadcasts to
+            every subscriber
+        :param metadata: copied, read-only, into ``message.metadata``
+        :return: (when awaited) how many subscribers the message was queued for
+        :raises ~mtbus.ChannelClosedError: if the channel is closed (or closes while the
+            publisher waits for room)
+        :raises ~mtbus.ChannelFullError: (when awaited) if a subscriber with the ``"error"``
+            policy had a full queue; every other subscriber still got the message
+        :raises TypeError, ValueError: if *topic* is not a valid name or *metadata* not a
+            mapping
+        """
+        # A plain method returning the delivery coroutine: one coroutine per publish.
+        if self._closed:
+            raise ChannelClosedError(f"cannot publish to {self!r}: it is closed")
+        try:
+            known = topic in self._routes
+        except TypeError:  # unhashable, so certainly not a str: let validation say so
+            known = False
+        if not known and topic is not None:
+            validate_name(topic, kind="topic")
+        return self._send(topic, data, NO_METADATA if metadata is None else _freeze(metadata))
+
+    def broadcast(
+        self, data: T, metadata: Mapping[str, Any] | None = None
+    ) -> Coroutine[Any, Any, int]:
+        """Deliver *data* to every subscriber, whatever its patterns; same as ``publish(data)``."""
+        return self.publish(data, None, metadata)
+
+    # -- closing -----------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the channel; idempotent.
+
+        Nothing more can be published or subscribed. Each subscriber can still receive what
+        was queued for it, then its ``receive`` raises :exc:`~mtbus.ChannelClosedError`
+        and its ``async for`` ends. A publisher waiting for room gets ``ChannelClosedError``.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        subscribers = list(self._subscribers)
+        self._subscribers.clear()
+        self._matcher = TopicMatcher()
+        self._routes.clear()
+        for subscriber in subscribers:
+            subscriber._close()
+        await self._link.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- delivery (what the backend calls) ---------------------------------------------
+
+    async def _deliver(self, topic: str | None, data: Any, metadata: Mapping[str, Any]) -> int:
+        """Queue one message for each local subscriber it matches; return how many."""
+        try:
+            subscribers = self._routes[topic]
+        except KeyError:
+            subscribers = self._route(topic)
+        self._published += 1
+        message: Message[Any] = _new_message(Message, (data, topic, metadata))
+        delivered = 0
+        refused: list[Subscriber[T]] | None = None
+        cut_short = False
+        for subscriber in subscribers:
+            # Subscriber._offer's common case, inlined: room in the queue.
+            queue = subscriber._queue
+            if len(queue) < subscriber._capacity:
+                queue.append(message)
+                subscriber._delivered += 1
+                if subscriber._not_empty is not None:
+                    subscriber._wake_receivers()
+                delivered += 1
+                continue
+            outcome = subscriber._offer(message)
+            if outcome == 1:
+                delivered += 1
+            elif outcome == REFUSED:
+                refused = [subscriber] if refused is None else [*refused, subscriber]
+            elif subscriber._overflow == "block":
+                if await subscriber._put(message):
+                    delivered += 1
+                else:
+                    cut_short = self._closed
+        if refused is not None:
+            raise ChannelFullError(
+                f"message to topic {topic!r} dropped for {len(refused)} full subscriber(s) "
+                f"of {self!r} with overflow='error': {refused!r}"
+            )
+        if cut_short:
+            raise ChannelClosedError(f"{self!r} closed while a publisher waited for room")
+        return delivered
+
+    def _route(self, topic: str | None) -> tuple[Subscriber[T], ...]:
+        """Work out (and cache) which subscribers a topic reaches."""
+        if topic is None:
+            subscribers = tuple(self._subscribers)
+        else:
+            matched = self._matcher.match(topic)
+            subscribers = tuple(sorted(matched, key=_subscription_order))
+        routes = self._routes
+        if len(routes) >= ROUTE_CACHE_SIZE:
+            del routes[next(iter(routes))]  # the oldest
+        routes[topic] = subscribers
+        return subscribers
+
+    def _forget(self, subscriber: Subscriber[T]) -> None:
+        """Stop routing to *subscriber* (it is unsubscribing)."""
+        if subscriber not in self._subscribers:
+            return
+        del self._subscribers[subscriber]
+        for pattern in subscriber.topics or (_EVERY_TOPIC,):
+            self._matcher.remove(pattern, subscriber)
+        self._routes.clear()
+
+
+def _subscription_order(subscriber: Subscriber[Any]) -> int:
+    return subscriber.sequence
+
+
+def _freeze(metadata: object) -> Mapping[str, Any]:
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a mapping, not {type(metadata).__name__}: {metadata!r}")
+    return MappingProxyType(dict(metadata))
+
+
+def _check_topics(topics: object) -> tuple[str, ...] | None:
+    if topics is None:
+        return None
+    if isinstance(topics, str):
+        return (validate_pattern(topics, kind="topic pattern"),)
+    if not isinstance(topics, Iterable):
+        raise TypeError(
+            f"topics must be a pattern or an iterable of patterns, not "
+            f"{type(topics).__name__}: {topics!r}"
+        )
+    patterns = tuple(dict.fromkeys(validate_pattern(p, kind="topic pattern") for p in topics))
+    if not patterns:
+        raise ValueError("topics must not be empty: pass None to receive every message")
+    return patterns
+
+
+def _check_count(value: object, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}: {value!r}")
+    if value < minimum:
+        raise ValueError(f"{what} must be >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_buffer_size(value: object) -> int:
+    return _check_count(value, "buffer_size", minimum=0)
+
+
+def _check_overflow(value: object) -> Overflow:
+    if not isinstance(value, str):
+        raise TypeError(f"overflow must be a str, not {type(value).__name__}: {value!r}")
+    if value not in OVERFLOW_POLICIES:
+        choices = ", ".join(repr(policy) for policy in sorted(OVERFLOW_POLICIES))
+        raise ValueError(f"invalid overflow policy {value!r}: expected one of {choices}")
+    return cast("Overflow", value)

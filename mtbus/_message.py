@@ -1,0 +1,36 @@
+"""What a channel delivers: one immutable message, shared by every subscriber it reaches."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+T = TypeVar("T")
+
+#: The metadata of a message published without any: shared, read-only.
+NO_METADATA: Mapping[str, Any] = MappingProxyType({})
+
+
+class Message(NamedTuple, Generic[T]):
+    """One published message, as a subscriber receives it.
+
+    A message is immutable, and the *same* message object goes to every subscriber it is
+    delivered to, so one subscriber can never change what another one sees. Being a named
+    tuple, it also unpacks: ``data, topic, metadata = message``.
+
+    :ivar data: the payload given to :meth:`~mtbus.Channel.publish`
+    :ivar topic: the topic it was published to, or ``None`` for a broadcast
+    :ivar metadata: a read-only copy of the metadata given to ``publish`` (empty if none)
+    """
+
+    data: T
+    topic: str | None = None
+    metadata: Mapping[str, Any] = NO_METADATA
+
+    def __repr__(self) -> str:
+        return (
+            f"Message(data={self.data!r}, topic={self.topic!r}, metadata={dict(self.metadata)!r})"
+        )

@@ -1,0 +1,304 @@
+"""A publishing helper for one channel: a default topic, batches, and background flushing."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+
+import anyio
+
+from ._channel import Channel
+from ._message import NO_METADATA, Message
+from ._topics import validate_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from types import TracebackType
+
+T = TypeVar("T")
+
+logger = logging.getLogger("mtbus")
+
+#: One message for :meth:`Publisher.publish_batch`: ``(data, topic, metadata)``.
+BatchItem = tuple[Any, "str | None", "Mapping[str, Any] | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherStatistics:
+    """A snapshot of a publisher's counters.
+
+    :ivar published: messages it handed to the channel successfully
+    :ivar failed: messages whose publishing raised (each one also logged, or raised to
+        the caller)
+    :ivar pending: messages queued by :meth:`Publisher.publish_nowait`, not yet flushed
+    """
+
+    published: int
+    failed: int
+    pending: int
+
+
+class Publisher(Generic[T]):
+    """Publish to one channel with a default topic, in batches, or in the background.
+
+    :meth:`publish` and :meth:`publish_batch` publish right away. Inside
+    ``async with publisher:``, :meth:`publish_nowait` queues a message and returns at once;
+    a background task publishes what is queued every ``flush_interval`` seconds, or as soon
+    as ``batch_size`` messages are waiting, and leaving the block publishes the rest.
+
+    :param channel: the channel to publish to
+    :param default_topic: the topic used when a call gives none; ``None`` broadcasts
+    :param batch_size: how many messages a batch holds before it is published
+    :param flush_interval: the longest a queued message waits, in seconds
+    """
+
+    __slots__ = (
+        "_channel",
+        "_default_topic",
+        "_failed",
+        "_flushing",
+        "_full",
+        "_pending",
+        "_published",
+        "batch_size",
+        "flush_interval",
+    )
+
+    def __init__(
+        self,
+        channel: Channel[T],
+        *,
+        default_topic: str | None = None,
+        batch_size: int = 100,
+        flush_interval: float = 1.0,
+    ) -> None:
+        if not isinstance(channel, Channel):
+            kind = type(channel).__name__
+            raise TypeError(f"channel must be a Channel, not {kind}: {channel!r}")
+        if default_topic is not None:
+            validate_name(default_topic, kind="default_topic")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            kind = type(batch_size).__name__
+            raise TypeError(f"batch_size must be an int, not {kind}: {batch_size!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        if isinstance(flush_interval, bool) or not isinstance(flush_interval, int | float):
+            kind = type(flush_interval).__name__
+            raise TypeError(f"flush_interval must be a number, not {kind}: {flush_interval!r}")
+        if not (flush_interval > 0 and math.isfinite(flush_interval)):
+            raise ValueError(f"flush_interval must be a positive number, got {flush_interval!r}")
+        self._channel = channel
+        self._default_topic = default_topic
+        self.batch_size = batch_size
+        self.flush_interval = float(flush_interval)
+        self._pending: list[Message[T]] = []
+        self._published = 0
+        self._failed = 0
+        # Set while the background flusher runs (inside ``async with publisher:``).
+        self._flushing: anyio.abc.TaskGroup | None = None
+        self._full: anyio.Event | None = None
+
+    def __repr__(self) -> str:
+        return f"<Publisher to {self._channel!r} default_topic={self._default_topic!r}>"
+
+    @property
+    def channel(self) -> Channel[T]:
+        """The channel it publishes to."""
+        return self._channel
+
+    @property
+    def default_topic(self) -> str | None:
+        """The topic used when a call gives none (``None``: broadcast)."""
+        return self._default_topic
+
+    def statistics(self) -> PublisherStatistics:
+        """Its counters now."""
+        return PublisherStatistics(self._published, self._failed, len(self._pending))
+
+    # -- publishing now ----------------------------------------------------------------
+
+    async def publish(
+        self, data: T, topic: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> int:
+        """Publish one message now, to *topic* or the default topic.
+
+        :return: how many subscribers it was queued for
+        :raises: whatever :meth:`Channel.publish <mtbus.Channel.publish>` raises
+        """
+        try:
+            delivered = await self._channel.publish(
+                data, self._default_topic if topic is None else topic, metadata
+            )
+        except Exception:
+            self._failed += 1
+            raise
+        self._published += 1
+        return delivered
+
+    async def publish_batch(
+        self, messages: Iterable[BatchItem | Message[T]], *, ignore_errors: bool = False
+    ) -> list[Exception | None]:
+        """Publish ``(data, topic, metadata)`` items (or messages) in order.
+
+        :param ignore_errors: go on after a message fails instead of stopping there
+        :return: one entry per message attempted: ``None`` if it was published, else the
+            exception its publishing raised
+        """
+        results: list[Exception | None] = []
+        for data, topic, metadata in messages:
+            try:
+                await self.publish(data, topic, metadata)
+            except Exception as error:
+                results.append(error)
+                if not ignore_errors:
+                    break
+            else:
+                results.append(None)
+        return results
+
+    def batch(self) -> PublisherBatch[T]:
+        """Collect messages and publish them together: ``async with publisher.batch() as b:``.
+
+        A batch is published when it holds ``batch_size`` messages and when the block ends
+        normally. If the block raises, what was not yet published is discarded, and kept
+        in :attr:`PublisherBatch.discarded`.
+        """
+        return PublisherBatch(self)
+
+    # -- publishing in the background --------------------------------------------------
+
+    def publish_nowait(
+        self, data: T, topic: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        """Queue one message for the background flusher and return at once.
+
+        Failures when it is published later are logged on the ``mtbus`` logger and
+        counted in :meth:`statistics` (``failed``).
+
+        :raises RuntimeError: outside ``async with publisher:``
+        :raises TypeError, ValueError: if *topic* is not a valid name
+        """
+        if self._flushing is None:
+            raise RuntimeError(
+                "publish_nowait needs the background flusher: use 'async with publisher:'"
+            )
+        topic = self._default_topic if topic is None else validate_name(topic, kind="topic")
+        frozen = NO_METADATA if metadata is None else dict(metadata)
+        self._pending.append(Message(data, topic, frozen))
+        if len(self._pending) >= self.batch_size and self._full is not None:
+            self._full.set()
+
+    async def flush(self) -> int:
+        """Publish every message queued by :meth:`publish_nowait` now, in order.
+
+        A message that fails is logged and counted, and the rest still go. If the flush is
+        cancelled, the messages it did not reach stay queued.
+
+        :return: how many of them were published without error
+        """
+        pending, self._pending = self._pending, []
+        done = published = 0
+        try:
+            for message in pending:
+                try:
+                    await self.publish(*message)
+                except Exception as error:
+                    logger.error(
+                        "publishing to topic %r of %r failed",
+                        message.topic,
+                        self._channel,
+                        exc_info=error,
+                    )
+                else:
+                    published += 1
+                done += 1
+        finally:
+            if done < len(pending):
+                self._pending[:0] = pending[done:]
+        return published
+
+    async def __aenter__(self) -> Self:
+        if self._flushing is not None:
+            raise RuntimeError(f"{self!r} is already running its background flusher")
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._flushing = group
+        group.start_soon(self._flush_periodically)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        group, self._flushing = self._flushing, None
+        if self._full is not None:
+            self._full.set()  # the flusher publishes what is left, and stops
+        return await group.__aexit__(exc_type, exc, traceback) if group is not None else None
+
+    async def _flush_periodically(self) -> None:
+        while self._flushing is not None:
+            self._full = anyio.Event()
+            with anyio.move_on_after(self.flush_interval):
+                await self._full.wait()
+            await self.flush()
+        await self.flush()
+
+
+class PublisherBatch(Generic[T]):
+    """Messages collected by ``async with publisher.batch() as batch:``.
+
+    :ivar discarded: the messages thrown away because the block raised
+    :ivar results: one entry per message published so far: ``None``, or the exception
+    """
+
+    __slots__ = ("_messages", "_publisher", "discarded", "results")
+
+    def __init__(self, publisher: Publisher[T]) -> None:
+        self._publisher = publisher
+        self._messages: list[Message[T]] = []
+        self.discarded: list[Message[T]] = []
+        self.results: list[Exception | None] = []
+
+    async def publish(
+        self, data: T, topic: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        """Add one message to the batch (publishing the batch if it is now full)."""
+        if topic is None:
+            topic = self._publisher.default_topic
+        else:
+            validate_name(topic, kind="topic")
+        frozen = NO_METADATA if metadata is None else dict(metadata)
+        self._messages.append(Message(data, topic, frozen))
+        if len(self._messages) >= self._publisher.batch_size:
+            await self.flush()
+
+    async def flush(self) -> list[Exception | None]:
+        """Publish what the batch holds now; return one result per message."""
+        messages, self._messages = self._messages, []
+        results = await self._publisher.publish_batch(messages, ignore_errors=True)
+        self.results.extend(results)
+        return results
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is not None:
+            self.discarded, self._messages = self._messages, []
+            return
+        await self.flush()
+        errors = [error for error in self.results if error is not None]
+        if errors:
+            raise ExceptionGroup(
+                f"{len(errors)} of {len(self.results)} batched messages failed to publish",
+                errors,
+            )
