@@ -189,8 +189,7 @@ async def test_async_for_ends_when_the_channel_closes() -> None:
     received: list[int] = []
 
     async def consume() -> None:
-        async for message in subscriber:
-            received.append(message.data)
+        received.extend([message.data async for message in subscriber])
 
     async with anyio.create_task_group() as group:
         group.start_soon(consume)

@@ -23,7 +23,8 @@ def test_all_lists_exactly_the_public_names() -> None:
 
 def test_public_objects_say_they_live_in_mtbus() -> None:
     for name in mtbus.__all__:
-        assert getattr(mtbus, name).__module__ == "mtbus", name
+        if name != "Overflow":  # a type alias: its module is typing's business
+            assert getattr(mtbus, name).__module__ == "mtbus", name
 
 
 def test_exception_tree() -> None:
