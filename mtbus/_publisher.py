@@ -225,7 +225,8 @@ class Publisher(Generic[T]):
         group = anyio.create_task_group()
         await group.__aenter__()
         self._flushing = group
-        group.start_soon(self._flush_periodically)
+        self._full = anyio.Event()
+        group.start_soon(self._flush_periodically, self._full)
         return self
 
     async def __aexit__(
@@ -239,11 +240,11 @@ class Publisher(Generic[T]):
             self._full.set()  # the flusher publishes what is left, and stops
         return await group.__aexit__(exc_type, exc, traceback) if group is not None else None
 
-    async def _flush_periodically(self) -> None:
+    async def _flush_periodically(self, full: anyio.Event) -> None:
         while self._flushing is not None:
-            self._full = anyio.Event()
             with anyio.move_on_after(self.flush_interval):
-                await self._full.wait()
+                await full.wait()
+            full = self._full = anyio.Event()
             await self.flush()
         await self.flush()
 
