@@ -35,3 +35,10 @@ def test_decoupled_modules_example_runs_on_trio() -> None:
     assert result.returncode == 0, result.stderr
     assert "purchasing: restock widget (only 1 left)" in result.stdout
     assert result.stdout.count("ops: send_newsletter_signup failed") == 2
+
+
+def test_channel_workers_example_runs_on_trio() -> None:
+    result = run(str(EXAMPLES / "channel_workers.py"), "trio")
+    assert result.returncode == 0, result.stderr
+    assert "billing: charged 50 orders, in order: True" in result.stdout
+    assert "billing: delivered 51, dropped 0" in result.stdout
