@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import ref_matches
 
-from mtbus import Channel, Subscriber
+from mtbus import Channel, ChannelFullError, Subscriber
 
 pytestmark = pytest.mark.anyio
 
@@ -61,3 +61,40 @@ async def test_channel_delivers_like_the_model(operations: list[tuple[Any, ...]]
     for subscriber, messages in expected.items():
         pending = subscriber.statistics().pending
         assert [subscriber.receive_nowait().data for _ in range(pending)] == messages
+
+
+lossy_policies = st.sampled_from(["drop_oldest", "drop_newest", "error"])
+queue_steps = st.lists(st.sampled_from(["publish", "receive"]), max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(policy=lossy_policies, size=st.integers(min_value=1, max_value=4), steps=queue_steps)
+async def test_lossy_policies_keep_and_count_like_a_bounded_queue(
+    policy: Any, size: int, steps: list[str]
+) -> None:
+    channel = Channel[int]("model", buffer_size=size, overflow=policy)
+    subscriber = await channel.subscribe()
+    model: list[int] = []
+    delivered = dropped = 0
+    for step, kind in enumerate(steps):
+        if kind == "receive":
+            if model:
+                assert subscriber.receive_nowait().data == model.pop(0)
+            continue
+        full = len(model) == size
+        if full and policy == "error":
+            with pytest.raises(ChannelFullError):
+                await channel.publish(step)
+        else:
+            assert await channel.publish(step) == (0 if full and policy == "drop_newest" else 1)
+        if not full:
+            model.append(step)
+            delivered += 1
+        elif policy == "drop_oldest":
+            model = [*model[1:], step]
+            delivered += 1
+            dropped += 1
+        else:
+            dropped += 1
+        stats = subscriber.statistics()
+        assert (stats.delivered, stats.dropped, stats.pending) == (delivered, dropped, len(model))
