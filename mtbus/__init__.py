@@ -5,6 +5,8 @@ Everything public is importable from here; the submodules are private.
 
 from __future__ import annotations
 
+from ._background import EmitHandle as EmitHandle
+from ._batch import Batch as Batch
 from ._emitter import EventEmitter as EventEmitter
 from ._event import Event as Event
 from ._event import EventPriority as EventPriority
@@ -17,9 +19,11 @@ from ._exceptions import EventHandlerError as EventHandlerError
 from ._exceptions import MtbusError as MtbusError
 
 __all__ = (
+    "Batch",
     "ChannelClosedError",
     "ChannelError",
     "ChannelFullError",
+    "EmitHandle",
     "Event",
     "EventEmitError",
     "EventEmitter",
