@@ -63,7 +63,7 @@ class EmitHandle:
         await self._finished.wait()
 
     def __repr__(self) -> str:
-        state = "done" if self.done else "cancelled" if self.cancelled else "pending"
+        state = "cancelled" if self.cancelled else "done" if self.done else "pending"
         return f"<EmitHandle {self.name!r} {state} emitted={self.emitted}>"
 
 
@@ -91,6 +91,7 @@ class Background:
     ) -> EmitHandle:
         if waits and self.closing:
             handle.cancel()
+        handle._running = not waits  # an emit_nowait counts as running from the start
         self.handles.add(handle)
         self.group.start_soon(self._run, handle, job)
         return handle
@@ -273,7 +274,6 @@ class BackgroundWork(EmitterCore):
         event = Event(name, data, True, None if metadata is None else dict(metadata))
 
         async def emit_now(handle: EmitHandle) -> None:
-            handle._running = True
             await self._deliver(event, None, strict)
             handle.emitted += 1
 
