@@ -35,3 +35,17 @@ def test_decoupled_modules_example_runs_on_trio() -> None:
     assert result.returncode == 0, result.stderr
     assert "purchasing: restock widget (only 1 left)" in result.stdout
     assert result.stdout.count("ops: send_newsletter_signup failed") == 2
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("composition.py", "warehouse: shipping orders [1, 2]\n"),
+        ("batching.py", "  database: one insert of 3 rows\n"),
+    ],
+)
+def test_composition_and_batching_examples_run_on_trio(script: str, expected: str) -> None:
+    result = run(str(EXAMPLES / script), "trio")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert expected in result.stdout
