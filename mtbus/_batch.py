@@ -10,7 +10,7 @@ from ._event import Event
 from ._exceptions import EventEmitError, EventHandlerError
 from ._listener import batch_event
 from ._registry import run_order
-from ._scopes import Scope, innermost
+from ._scopes import Scope, hold, innermost
 from ._topics import TopicMatcher, validate_pattern
 
 if TYPE_CHECKING:
@@ -198,6 +198,8 @@ async def _commit(batch: Batch, pending: list[Deferred]) -> None:
     try:
         for event, concurrent, strict in pending:
             dispatched += 1
+            if emitter._holding and hold(emitter, event, concurrent, strict):
+                continue  # an enclosing suppression takes it
             plan = emitter._registry.plan_for(event.name)
             try:
                 await _dispatch_unbatched(emitter, event, plan, concurrent)

@@ -395,3 +395,13 @@ async def test_an_inner_suppression_wins_over_an_outer_batch() -> None:
     assert [event.name for event in suppressed] == ["x"]
     assert [event.name for event in batch.events] == ["y"]
     assert seen == [("y", None)]
+
+
+async def test_a_batch_inside_a_suppression_commits_into_it() -> None:
+    emitter = EventEmitter()
+    seen = record(emitter)
+    async with emitter.suppress_events("x") as suppressed, emitter.batch():
+        await emitter.emit("x")
+        await emitter.emit("y")
+    assert seen == [("y", None)]
+    assert [event.name for event in suppressed] == ["x"]
