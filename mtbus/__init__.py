@@ -5,6 +5,8 @@ Everything public is importable from here; the submodules are private.
 
 from __future__ import annotations
 
+from ._background import EmitHandle as EmitHandle
+from ._batch import Batch as Batch
 from ._channel import Channel as Channel
 from ._channel import ChannelStatistics as ChannelStatistics
 from ._emitter import EventEmitter as EventEmitter
@@ -26,11 +28,13 @@ from ._subscriber import Subscriber as Subscriber
 from ._subscriber import SubscriberStatistics as SubscriberStatistics
 
 __all__ = (
+    "Batch",
     "Channel",
     "ChannelClosedError",
     "ChannelError",
     "ChannelFullError",
     "ChannelStatistics",
+    "EmitHandle",
     "Event",
     "EventEmitError",
     "EventEmitter",

@@ -1,36 +1,38 @@
-"""The :class:`EventEmitter`: instance-scoped handlers, run in priority order on each emit."""
+"""The :class:`EventEmitter`: instance-scoped handlers, run in priority order on each emit.
+
+The class is assembled from one part per job: :class:`~mtbus._core.EmitterCore` (state,
+``emit`` and dispatch), then composition (``_derived``), batches and suppression
+(``_batch``) and background work (``_background``). This module adds registration,
+queries, hooks and ``wait_for``.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Coroutine, Mapping
-from inspect import isawaitable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import anyio
 
+from ._background import BackgroundWork
+from ._batch import Batching
+from ._derived import Composition
 from ._event import Event, EventPriority
-from ._exceptions import EventHandlerError
-from ._listener import Listener, check_condition, check_handler, check_priority, describe
-from ._registry import Registry
-from ._topics import validate_name, validate_pattern
+from ._listener import Listener, check_condition, check_handler, check_priority
+from ._topics import validate_pattern
 
 if TYPE_CHECKING:
+    from ._core import ErrorHook
     from ._listener import Condition, Handler
-
-logger = logging.getLogger("mtbus")
 
 HandlerT = TypeVar("HandlerT", bound="Handler")
 HookKind = Literal["before_emit", "after_emit", "on_error"]
 #: ``before_emit`` and ``after_emit`` hooks take the event.
 EventHook = Callable[[Event[Any]], Any]
-#: ``on_error`` hooks take the event, the exception and the handler that raised it.
-ErrorHook = Callable[[Event[Any], Exception, Callable[..., Any]], Any]
 
 _HOOK_KINDS: tuple[HookKind, ...] = ("before_emit", "after_emit", "on_error")
 
 
-class EventEmitter:
+class EventEmitter(Composition, Batching, BackgroundWork):
     """Runs the handlers registered for an event name, in priority order, on each emit.
 
     An emitter is a plain object with no global state: create one per application, module
@@ -46,20 +48,17 @@ class EventEmitter:
     The emitter is not thread-safe: use it from the event loop's thread (handlers
     registered with ``to_thread=True`` run in worker threads, but are awaited from it).
 
+    Emitters compose (:meth:`filter`, :meth:`map`, :meth:`buffer`, :meth:`pipe`), defer
+    emits (:meth:`batch_operations`, :meth:`suppress_events`) and, inside
+    ``async with emitter:``, emit in the background (:meth:`emit_after`,
+    :meth:`emit_periodic`, :meth:`emit_nowait`).
+
     :param concurrent: run handlers of equal priority together in a task group, instead of
         one after another (levels still run in priority order)
     :param strict: raise :exc:`~mtbus.EventHandlerError` from :meth:`emit` when a handler fails
     """
 
-    __slots__ = ("__weakref__", "_concurrent", "_on_error", "_plans", "_registry", "_strict")
-
-    def __init__(self, *, concurrent: bool = False, strict: bool = False) -> None:
-        self._concurrent = concurrent
-        self._strict = strict
-        self._registry = Registry()
-        #: The registry's plan cache, read directly by emit (the hot path).
-        self._plans = self._registry.plans
-        self._on_error: tuple[ErrorHook, ...] = ()
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} listeners={self.listener_count()}>"
@@ -75,6 +74,7 @@ class EventEmitter:
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
+        batched: bool = False,
     ) -> Callable[[HandlerT], HandlerT]: ...
 
     @overload
@@ -86,6 +86,7 @@ class EventEmitter:
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
+        batched: bool = False,
     ) -> HandlerT: ...
 
     def on(
@@ -96,6 +97,7 @@ class EventEmitter:
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
+        batched: bool = False,
     ) -> HandlerT | Callable[[HandlerT], HandlerT]:
         """Register a handler for an event name or pattern; usable as a decorator.
 
@@ -109,10 +111,17 @@ class EventEmitter:
         :param condition: called with the event first; the handler is skipped when it returns
             false. A raising condition counts as a failing handler.
         :param to_thread: run a plain (sync) function in a worker thread instead of inline
+        :param batched: call it with a list of events: once per :meth:`batch_operations`
+            block, with the events it matched there (see :class:`~mtbus.Batch`); outside
+            a batch, with a list of the one event emitted. The event it receives is named
+            after *name*.
         :raises TypeError: if the handler, priority or condition has the wrong type
         :raises ValueError: if the name or pattern is invalid
+        :raises ~mtbus.EventEmitError: if the emitter is closed
         """
-        return self._register_or_decorate(name, handler, priority, condition, to_thread, False)
+        return self._register_or_decorate(
+            name, handler, priority, condition, to_thread, False, batched
+        )
 
     @overload
     def once(
@@ -123,6 +132,7 @@ class EventEmitter:
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
+        batched: bool = False,
     ) -> Callable[[HandlerT], HandlerT]: ...
 
     @overload
@@ -134,6 +144,7 @@ class EventEmitter:
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
+        batched: bool = False,
     ) -> HandlerT: ...
 
     def once(
@@ -144,6 +155,7 @@ class EventEmitter:
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
+        batched: bool = False,
     ) -> HandlerT | Callable[[HandlerT], HandlerT]:
         """Like :meth:`on`, but the handler runs at most once, then is removed.
 
@@ -151,7 +163,9 @@ class EventEmitter:
         does not run it again. An emit whose ``condition`` rejects it does not use it up.
         :meth:`remove_listener` takes the original function.
         """
-        return self._register_or_decorate(name, handler, priority, condition, to_thread, True)
+        return self._register_or_decorate(
+            name, handler, priority, condition, to_thread, True, batched
+        )
 
     def add_listener(
         self,
@@ -161,10 +175,11 @@ class EventEmitter:
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
+        batched: bool = False,
         once: bool = False,
     ) -> HandlerT:
         """Register *handler* directly (the non-decorator twin of :meth:`on` and :meth:`once`)."""
-        self._add(name, handler, priority, condition, to_thread, once)
+        self._add(name, handler, priority, condition, to_thread, once, batched)
         return handler
 
     def remove_listener(self, name: str, handler: Callable[..., Any]) -> bool:
@@ -239,6 +254,7 @@ class EventEmitter:
         """
         _check_hook_kind(kind)
         check_handler(hook)
+        self._check_open(f"add a {kind} hook")
         if kind == "on_error":
             self._on_error += (hook,)
         else:
@@ -263,54 +279,6 @@ class EventEmitter:
         return self._registry.remove_hook(kind, hook)
 
     # -- emitting ----------------------------------------------------------------------
-
-    def emit(
-        self,
-        name: str,
-        data: Any = None,
-        metadata: Mapping[str, Any] | None = None,
-        *,
-        concurrent: bool | None = None,
-        strict: bool | None = None,
-    ) -> Coroutine[Any, Any, Event[Any]]:
-        """Run every handler whose name or pattern matches *name*; await it for the event.
-
-        Handlers run in priority order (see :class:`~mtbus.EventPriority`), in the awaiting
-        task, each awaited before the next unless concurrent dispatch is on. A handler may
-        stop the rest with ``event.propagate = False``; monitors still run. A handler may
-        emit again. Registrations made during an emit apply from the next one.
-
-        Use it as ``event = await emitter.emit(...)``. The arguments are checked, and the
-        event created, when ``emit`` is called; the handlers run when it is awaited.
-
-        :param name: the event name (a pattern is not allowed here)
-        :param data: the payload, available to handlers as ``event.data``
-        :param metadata: copied into ``event.metadata``
-        :param concurrent: override the emitter's ``concurrent`` setting for this emit
-        :param strict: override the emitter's ``strict`` setting for this emit
-        :return: a coroutine that runs the handlers and returns the :class:`~mtbus.Event`
-            they saw
-        :raises ~mtbus.EventHandlerError: (when awaited) in strict mode, after all handlers
-            ran, if any handler or hook failed
-        :raises TypeError: if *name* is not a ``str`` or *metadata* not a mapping
-        :raises ValueError: if *name* is not a valid event name
-        """
-        # A plain method returning the dispatch coroutine, rather than an async method
-        # awaiting it: an emit then costs one coroutine, not two.
-        try:
-            plan = self._plans[name]
-        except KeyError:
-            plan = self._registry.plan(name)
-        except TypeError:  # unhashable, so certainly not a str: let validation say so
-            validate_name(name)
-            raise
-        event: Event[Any] = Event(
-            name, data, True, None if metadata is None else _copy_metadata(metadata)
-        )
-        strict = self._strict if strict is None else strict
-        if self._concurrent if concurrent is None else concurrent:
-            return self._dispatch_levels(event, plan.levels, strict)
-        return self._dispatch(event, plan.listeners, strict)
 
     async def wait_for(
         self,
@@ -368,22 +336,23 @@ class EventEmitter:
         condition: Condition | None,
         to_thread: bool,
         once: bool,
+        batched: bool,
     ) -> HandlerT | Callable[[HandlerT], HandlerT]:
         if handler is not None:
-            self._add(name, handler, priority, condition, to_thread, once)
+            self._add(name, handler, priority, condition, to_thread, once, batched)
             return handler
         # Validate now, so a bad decorator argument fails at the decorator line.
         self._check_registration(name, priority, condition)
 
         def decorator(handler: HandlerT) -> HandlerT:
-            self._add(name, handler, priority, condition, to_thread, once)
+            self._add(name, handler, priority, condition, to_thread, once, batched)
             return handler
 
         return decorator
 
-    @staticmethod
-    def _check_registration(name: object, priority: object, condition: object) -> int:
+    def _check_registration(self, name: object, priority: object, condition: object) -> int:
         validate_pattern(name, "event name or pattern")
+        self._check_open(f"register a handler for {name!r}")
         if condition is not None:
             check_condition(condition)
         return check_priority(priority)
@@ -396,109 +365,21 @@ class EventEmitter:
         condition: Condition | None,
         to_thread: bool,
         once: bool,
+        batched: bool = False,
     ) -> Listener:
         priority = self._check_registration(name, priority, condition)
         check_handler(handler, to_thread=to_thread)
         listener = Listener(
-            name, handler, priority=priority, condition=condition, once=once, to_thread=to_thread
+            name,
+            handler,
+            priority=priority,
+            condition=condition,
+            once=once,
+            to_thread=to_thread,
+            batched=batched,
         )
         self._registry.add(listener)
         return listener
-
-    def _admit(self, listener: Listener, event: Event[Any]) -> bool:
-        """Check a guarded listener's condition, and use up a once-listener that passes."""
-        if listener.condition is not None and not listener.condition(event):
-            return False
-        if listener.once:
-            if listener.spent:
-                return False
-            listener.spent = True
-            self._registry.discard(listener)
-        return True
-
-    async def _dispatch(
-        self,
-        event: Event[Any],
-        listeners: tuple[Listener, ...],
-        strict: bool,
-        stoppable: bool = True,
-    ) -> Event[Any]:
-        """Run *listeners* one after another, each isolated from the others' failures.
-
-        Once propagation is stopped, only monitors and hooks still run (unless not
-        *stoppable*). With *strict*, raise the collected failures at the end.
-        """
-        errors: list[Exception] | None = None
-        for listener in listeners:
-            if not event.propagate and stoppable and not listener.monitor:
-                continue
-            try:
-                if listener.guarded and not self._admit(listener, event):
-                    continue
-                if listener.is_async:
-                    await listener.callback(event)
-                else:
-                    result = listener.callback(event)
-                    if result is not None and isawaitable(result):
-                        await result
-            except Exception as error:
-                if errors is None:
-                    errors = []
-                errors.append(error)
-                await self._report(event, error, listener)
-        if strict and errors is not None:
-            raise EventHandlerError(event, tuple(errors))
-        return event
-
-    async def _dispatch_levels(
-        self, event: Event[Any], levels: tuple[tuple[Listener, ...], ...], strict: bool
-    ) -> Event[Any]:
-        """Run each level's listeners together in a task group, and the levels in order."""
-        errors: list[Exception] = []
-
-        async def run_one(listener: Listener) -> None:
-            # Started together, so a sibling stopping propagation does not skip this one.
-            try:
-                await self._dispatch(event, (listener,), True, stoppable=False)
-            except EventHandlerError as failure:
-                errors.extend(failure.errors)
-
-        for level in levels:
-            if not event.propagate and not level[0].monitor:
-                continue
-            if len(level) == 1:
-                await run_one(level[0])
-                continue
-            async with anyio.create_task_group() as group:
-                for listener in level:
-                    group.start_soon(run_one, listener)
-        if strict and errors:
-            raise EventHandlerError(event, tuple(errors))
-        return event
-
-    async def _report(self, event: Event[Any], error: Exception, listener: Listener) -> None:
-        """Log a handler (or hook) failure and pass it to the ``on_error`` hooks."""
-        handler = listener.handler
-        logger.error(
-            "%s %s failed for event %r",
-            listener.role,
-            describe(handler),
-            event.name,
-            exc_info=error,
-        )
-        for hook in self._on_error:
-            try:
-                result = hook(event, error, handler)
-                if isawaitable(result):
-                    await result
-            except Exception:
-                logger.exception("on_error hook %s failed", describe(hook))
-
-
-def _copy_metadata(metadata: object) -> dict[str, Any]:
-    if not isinstance(metadata, Mapping):
-        raise TypeError(f"metadata must be a mapping, not {type(metadata).__name__}: {metadata!r}")
-    return dict(metadata)
 
 
 def _check_hook_kind(kind: object) -> None:

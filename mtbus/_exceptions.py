@@ -49,3 +49,15 @@ class ChannelClosedError(ChannelError):
 
 class ChannelFullError(ChannelError):
     """A subscriber's queue is full and its overflow policy is ``"error"``."""
+
+
+class DownstreamErrors(Exception):
+    """Handler failures of a derived emitter or pipe target, already reported there (private).
+
+    A forwarding listener raises it so that the source's dispatch counts the failures in
+    strict mode without logging and reporting them a second time.
+    """
+
+    def __init__(self, errors: tuple[Exception, ...]) -> None:
+        super().__init__(errors)
+        self.errors = errors

@@ -8,12 +8,10 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import anyio.to_thread
 
-from ._event import EventPriority
+from ._event import Event, EventPriority
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
-
-    from ._event import Event
 
 #: A handler takes the :class:`~mtbus.Event` and may be ``async def`` or a plain function.
 Handler: TypeAlias = Callable[["Event[Any]"], Any]
@@ -30,6 +28,8 @@ class Listener:
     """
 
     __slots__ = (
+        "batch_callback",
+        "batched",
         "callback",
         "condition",
         "guarded",
@@ -53,7 +53,9 @@ class Listener:
         condition: Condition | None = None,
         once: bool = False,
         to_thread: bool = False,
+        batched: bool = False,
         role: str = "handler",
+        callback: Handler | None = None,
     ) -> None:
         self.key = key
         #: What log lines call it: ``"handler"``, or ``"before_emit hook"`` and the like.
@@ -68,12 +70,22 @@ class Listener:
         self.once = once
         self.spent = False
         self.guarded = once or condition is not None
-        if to_thread:
-            self.callback: Handler = _in_worker_thread(handler)
+        if callback is not None:  # internal listeners: shown as *handler*, run *callback*
+            self.callback: Handler = callback
+            self.is_async = _is_async_callable(callback)
+        elif to_thread:
+            self.callback = _in_worker_thread(handler)
             self.is_async = True
         else:
             self.callback = handler
             self.is_async = _is_async_callable(handler)
+        #: A batched handler takes a list of events: inside a batch, the batch's matching
+        #: events (called by the batch's commit); outside, a list of the one event emitted.
+        self.batched = batched
+        self.batch_callback = self.callback
+        if batched:
+            self.callback = _as_one_element_batch(key, self.callback)
+            self.is_async = False  # the wrapper returns the handler's awaitable, if any
 
 
 def check_handler(handler: object, *, to_thread: bool = False) -> None:
@@ -126,6 +138,18 @@ def _is_async_callable(handler: object) -> bool:
     return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
         getattr(handler, "__call__", None)  # noqa: B004 - callable objects with async __call__
     )
+
+
+def _as_one_element_batch(key: str, callback: Handler) -> Handler:
+    def deliver_as_batch(event: Event[Any]) -> Any:
+        return callback(batch_event(key, [event]))
+
+    return deliver_as_batch
+
+
+def batch_event(key: str, events: list[Event[Any]]) -> Event[list[Event[Any]]]:
+    """The event a batched handler receives: named after its key, with the events as data."""
+    return Event(key, events)
 
 
 def _in_worker_thread(handler: Handler) -> Callable[[Event[Any]], Awaitable[Any]]:

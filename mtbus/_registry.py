@@ -115,7 +115,7 @@ class Registry:
 
     def ordered(self, key: str) -> list[Listener]:
         """The listeners registered under *key*, in the order they run."""
-        return sorted(self._by_key.get(key, ()), key=_run_order)
+        return sorted(self._by_key.get(key, ()), key=run_order)
 
     def keys(self) -> list[str]:
         """Every key with at least one listener, in first-registration order."""
@@ -153,12 +153,17 @@ class Registry:
         validate_name(name)
         by_key = self._by_key
         handlers = [listener for key in self._matcher.match(name) for listener in by_key[key]]
-        handlers.sort(key=_run_order)
+        handlers.sort(key=run_order)
         plan = Plan(self._before_emit, handlers, self._after_emit)
         if len(self.plans) >= PLAN_CACHE_SIZE:
             del self.plans[next(iter(self.plans))]  # the oldest
         self.plans[name] = plan
         return plan
+
+    def plan_for(self, name: str) -> Plan:
+        """The cached plan for *name*, or a new one (validating *name*) if there is none."""
+        plan = self.plans.get(name)
+        return self.plan(name) if plan is None else plan
 
     def _forget_plans(self, key: str) -> None:
         if has_wildcard(key):
@@ -167,6 +172,6 @@ class Registry:
             self.plans.pop(key, None)
 
 
-def _run_order(listener: Listener) -> tuple[int, int]:
+def run_order(listener: Listener) -> tuple[int, int]:
     """Higher priority first, then registration order (monitors are the lowest priority)."""
     return (-listener.priority, listener.sequence)

@@ -42,3 +42,17 @@ def test_channel_workers_example_runs_on_trio() -> None:
     assert result.returncode == 0, result.stderr
     assert "billing: charged 50 orders, in order: True" in result.stdout
     assert "billing: delivered 51, dropped 0" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("composition.py", "warehouse: shipping orders [1, 2]\n"),
+        ("batching.py", "  database: one insert of 3 rows\n"),
+    ],
+)
+def test_composition_and_batching_examples_run_on_trio(script: str, expected: str) -> None:
+    result = run(str(EXAMPLES / script), "trio")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert expected in result.stdout

@@ -1,0 +1,336 @@
+"""Background emits, in a task group owned by ``async with emitter:`` (structured concurrency)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from inspect import isawaitable
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+import anyio.lowlevel
+
+from ._core import EmitterCore
+from ._event import Event, EventPriority
+from ._exceptions import EventHandlerError
+from ._listener import Listener
+from ._scopes import leave_scopes
+from ._topics import validate_name
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from types import TracebackType
+
+    from anyio.abc import TaskGroup
+
+
+class EmitHandle:
+    """A background emit started by ``emit_after``, ``emit_periodic`` or ``emit_nowait``.
+
+    :ivar name: the event name it emits
+    :ivar emitted: how many emits it has completed so far
+    """
+
+    __slots__ = ("_finished", "_running", "_scope", "emitted", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.emitted = 0
+        self._scope = anyio.CancelScope()
+        self._finished = anyio.Event()
+        #: True while an emit is dispatching: a normal exit of ``async with`` lets it finish.
+        self._running = False
+
+    def cancel(self) -> None:
+        """Cancel it: a pending emit never happens, a running dispatch is cancelled.
+
+        Cancelling a finished handle does nothing.
+        """
+        self._scope.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether it was cancelled (by :meth:`cancel`, or when its emitter stopped it)."""
+        return self._scope.cancel_called
+
+    @property
+    def done(self) -> bool:
+        """Whether it has finished: completed, cancelled, or failed."""
+        return self._finished.is_set()
+
+    async def wait(self) -> None:
+        """Wait until it has finished (completed, cancelled, or failed)."""
+        await self._finished.wait()
+
+    def __repr__(self) -> str:
+        state = "cancelled" if self.cancelled else "done" if self.done else "pending"
+        return f"<EmitHandle {self.name!r} {state} emitted={self.emitted}>"
+
+
+class Background:
+    """The task group of an emitter's ``async with`` block, and the handles running in it."""
+
+    __slots__ = ("closing", "group", "handles")
+
+    def __init__(self) -> None:
+        self.group: TaskGroup = anyio.create_task_group()
+        self.handles: set[EmitHandle] = set()
+        #: Set when the block ends normally: timers stop, running dispatches finish.
+        self.closing = False
+
+    def cancel_all(self) -> None:
+        for handle in list(self.handles):
+            handle.cancel()
+
+    def start(
+        self,
+        handle: EmitHandle,
+        job: Callable[[EmitHandle], Awaitable[None]],
+        *,
+        waits: bool,
+    ) -> EmitHandle:
+        if waits and self.closing:
+            handle.cancel()
+        handle._running = not waits  # an emit_nowait counts as running from the start
+        self.handles.add(handle)
+        self.group.start_soon(self._run, handle, job)
+        return handle
+
+    async def _run(self, handle: EmitHandle, job: Callable[[EmitHandle], Awaitable[None]]) -> None:
+        leave_scopes()  # never held back by the batch or suppression of the scheduling task
+        try:
+            with handle._scope:
+                await job(handle)
+        finally:
+            self.handles.discard(handle)
+            handle._finished.set()
+
+    async def stop(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        if exc_type is None:
+            self.closing = True
+            for handle in list(self.handles):
+                if not handle._running:
+                    handle.cancel()
+        return await self.group.__aexit__(exc_type, exc, traceback)
+
+
+class BackgroundWork(EmitterCore):
+    """The :class:`~mtbus.EventEmitter` methods for background emits (a mixin)."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> Self:
+        """Start the task group that :meth:`emit_after`, :meth:`emit_periodic` and
+        :meth:`emit_nowait` run in.
+
+        When the block ends normally, pending :meth:`emit_after` emits and further ticks of
+        :meth:`emit_periodic` are cancelled, while dispatches already under way (every
+        :meth:`emit_nowait` among them) finish first. When it raises or is cancelled,
+        everything is cancelled. A background emit that fails in strict mode raises its
+        :exc:`~mtbus.EventHandlerError` out of the block, in an exception group.
+
+        :raises RuntimeError: if the emitter is already in an ``async with`` block
+        :raises ~mtbus.EventEmitError: if the emitter is closed
+        """
+        if self._background is not None:
+            raise RuntimeError("emitter is already in an 'async with' block")
+        self._check_open("start background work on it")
+        background = Background()
+        await background.group.__aenter__()
+        self._background = background
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        background = self._background
+        if background is None:  # pragma: no cover - only reachable by calling it by hand
+            raise RuntimeError("emitter is not in an 'async with' block")
+        try:
+            return await background.stop(exc_type, exc, traceback)
+        finally:
+            self._background = None
+
+    def emit_after(
+        self,
+        delay: float,
+        name: str,
+        data: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        strict: bool | None = None,
+    ) -> EmitHandle:
+        """Emit an event after *delay* seconds, in the background.
+
+        The name and metadata are checked now; the event is created when it is emitted.
+
+        :return: a handle to cancel it, or wait for it
+        :raises RuntimeError: outside ``async with emitter:``
+        :raises TypeError: if *delay* is not a number, or *name* or *metadata* are invalid
+        :raises ValueError: if *delay* is negative or not finite, or *name* is invalid
+        """
+        background = self._running_background("emit_after")
+        _check_seconds(delay, "delay")
+        validate_name(name)
+        _check_metadata(metadata)
+
+        async def emit_later(handle: EmitHandle) -> None:
+            await anyio.sleep(delay)
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            handle._running = True
+            await self.emit(name, data, metadata, strict=strict)
+            handle.emitted += 1
+
+        return background.start(EmitHandle(name), emit_later, waits=True)
+
+    def emit_periodic(
+        self,
+        interval: float,
+        name: str,
+        data: Any = None,
+        metadata: Mapping[str, Any] | Callable[[], Any] | None = None,
+        max_count: int | None = None,
+        *,
+        strict: bool | None = None,
+    ) -> EmitHandle:
+        """Emit an event every *interval* seconds, in the background.
+
+        The first emit happens one *interval* from now. Ticks follow a fixed schedule; when
+        a dispatch takes longer than *interval*, the missed ticks are skipped, not bunched.
+        If *data* (or *metadata*) is callable, it is a provider: it is called (and awaited,
+        if it returns an awaitable) at each tick for the value to emit. A raising provider
+        is reported like a raising handler, and that tick is skipped.
+
+        :param max_count: stop after this many ticks (default: never)
+        :return: a handle to cancel it, or wait for it
+        :raises RuntimeError: outside ``async with emitter:``
+        :raises TypeError: if *interval* or *max_count* has the wrong type, or *name* or
+            *metadata* are invalid
+        :raises ValueError: if *interval* is not above zero or not finite, *max_count* is
+            below 1, or *name* is invalid
+        """
+        background = self._running_background("emit_periodic")
+        _check_seconds(interval, "interval", positive=True)
+        validate_name(name)
+        if not callable(metadata):
+            _check_metadata(metadata)
+        if max_count is not None:
+            _check_count(max_count)
+
+        async def emit_every(handle: EmitHandle) -> None:
+            ticks = 0
+            deadline = anyio.current_time()
+            while max_count is None or ticks < max_count:
+                deadline += interval
+                await anyio.sleep_until(deadline)
+                await anyio.lowlevel.checkpoint_if_cancelled()
+                ticks += 1
+                handle._running = True
+                try:
+                    value = await _provide(self, name, data, "data provider", strict)
+                    extra = await _provide(self, name, metadata, "metadata provider", strict)
+                    if value is not _SKIP and extra is not _SKIP:
+                        await self.emit(name, value, extra, strict=strict)
+                        handle.emitted += 1
+                finally:
+                    handle._running = False
+                background = self._background
+                if background is None or background.closing:
+                    return
+                deadline = max(deadline, anyio.current_time() - interval)
+
+        return background.start(EmitHandle(name), emit_every, waits=True)
+
+    def emit_nowait(
+        self,
+        name: str,
+        data: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        strict: bool | None = None,
+    ) -> EmitHandle:
+        """Emit an event in the background, without waiting for its handlers (fire and forget).
+
+        The event is created now (with its timestamp); its handlers run in the emitter's
+        task group, outside any batch or suppression of the calling task. A normal end of
+        the ``async with`` block waits for them.
+
+        :return: a handle to cancel it, or wait for it
+        :raises RuntimeError: outside ``async with emitter:``
+        :raises TypeError: if *name* is not a ``str`` or *metadata* not a mapping
+        :raises ValueError: if *name* is not a valid event name
+        """
+        background = self._running_background("emit_nowait")
+        validate_name(name)
+        _check_metadata(metadata)
+        event = Event(name, data, True, None if metadata is None else dict(metadata))
+
+        async def emit_now(handle: EmitHandle) -> None:
+            await self._deliver(event, None, strict)
+            handle.emitted += 1
+
+        return background.start(EmitHandle(name), emit_now, waits=False)
+
+    def _running_background(self, method: str) -> Background:
+        self._check_open(f"call {method}() on it")
+        if self._background is None:
+            raise RuntimeError(
+                f"{method}() needs a running emitter: use it inside 'async with emitter:'"
+            )
+        return self._background
+
+
+_SKIP: Any = object()
+
+
+async def _provide(
+    emitter: EmitterCore, name: str, value: Any, role: str, strict: bool | None
+) -> Any:
+    """The value of a tick: *value* itself, or what it returns if it is a provider."""
+    if not callable(value):
+        return value
+    try:
+        result = value()
+        if isawaitable(result):
+            result = await result
+        if role == "metadata provider":
+            _check_metadata(result)
+    except Exception as error:
+        event: Event[Any] = Event(name)
+        await emitter._report(
+            event, error, Listener(name, value, priority=EventPriority.MONITOR, role=role)
+        )
+        if emitter._strict if strict is None else strict:
+            raise EventHandlerError(event, (error,)) from error
+        return _SKIP
+    return result
+
+
+def _check_seconds(value: object, what: str, *, positive: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"{what} must be a number of seconds, not {type(value).__name__}: {value!r}"
+        )
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"invalid {what} {value!r}: must be a finite number {bound}")
+
+
+def _check_count(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_count must be an int or None, not {type(value).__name__}: {value!r}")
+    if value < 1:
+        raise ValueError(f"invalid max_count {value!r}: must be >= 1")
+
+
+def _check_metadata(metadata: object) -> None:
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a mapping, not {type(metadata).__name__}: {metadata!r}")

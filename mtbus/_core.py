@@ -1,0 +1,290 @@
+"""What every part of an :class:`~mtbus.EventEmitter` shares: its state, and dispatch.
+
+``emit`` and the dispatch loops are the hot path: an emit of a name whose plan is cached is
+one dict lookup, one :class:`~mtbus.Event` and one coroutine. Batches, suppression and a
+closed emitter cost the hot path nothing: they swap the plan cache for ``_NO_PLANS``, which
+sends emit down the cache-miss path, where they are handled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from inspect import isawaitable
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ._event import Event
+from ._exceptions import DownstreamErrors, EventEmitError, EventHandlerError
+from ._listener import describe
+from ._registry import Registry
+from ._scopes import hold
+from ._topics import validate_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ._background import Background
+    from ._derived import Links
+    from ._listener import Listener
+    from ._registry import Plan
+
+logger = logging.getLogger("mtbus")
+
+#: ``on_error`` hooks take the event, the exception and the handler that raised it.
+ErrorHook = Callable[[Event[Any], Exception, Callable[..., Any]], Any]
+
+#: What emit reads instead of the plan cache while the emitter is closed, or a batch or
+#: suppression is open on it: every lookup misses, so emit leaves its fast path.
+_NO_PLANS: Mapping[str, Plan] = MappingProxyType({})
+
+
+class EmitterCore:
+    """The state of an emitter, :meth:`emit`, and the dispatch every feature goes through."""
+
+    __slots__ = (
+        "__weakref__",
+        "_background",
+        "_closed",
+        "_concurrent",
+        "_holding",
+        "_links",
+        "_on_error",
+        "_parent",
+        "_plans",
+        "_registry",
+        "_strict",
+    )
+
+    def __init__(self, *, concurrent: bool = False, strict: bool = False) -> None:
+        self._concurrent = concurrent
+        self._strict = strict
+        self._registry = Registry()
+        #: The registry's plan cache, read directly by emit (the hot path); ``_NO_PLANS``
+        #: while the emitter is closed or holding events back.
+        self._plans: Mapping[str, Plan] = self._registry.plans
+        self._on_error: tuple[ErrorHook, ...] = ()
+        self._closed = False
+        #: How many batches and suppressions are open on this emitter, in any task.
+        self._holding = 0
+        #: A derived emitter's parent, held strongly (``None`` for other emitters).
+        self._parent: EmitterCore | None = None
+        self._links: Links | None = None
+        self._background: Background | None = None
+
+    def emit(
+        self,
+        name: str,
+        data: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        concurrent: bool | None = None,
+        strict: bool | None = None,
+    ) -> Coroutine[Any, Any, Event[Any]]:
+        """Run every handler whose name or pattern matches *name*; await it for the event.
+
+        Handlers run in priority order (see :class:`~mtbus.EventPriority`), in the awaiting
+        task, each awaited before the next unless concurrent dispatch is on. A handler may
+        stop the rest with ``event.propagate = False``; monitors still run. A handler may
+        emit again. Registrations made during an emit apply from the next one.
+
+        Use it as ``event = await emitter.emit(...)``. The arguments are checked, and the
+        event created, when ``emit`` is called; the handlers run when it is awaited.
+
+        :param name: the event name (a pattern is not allowed here)
+        :param data: the payload, available to handlers as ``event.data``
+        :param metadata: copied into ``event.metadata``
+        :param concurrent: override the emitter's ``concurrent`` setting for this emit
+        :param strict: override the emitter's ``strict`` setting for this emit
+        :return: a coroutine that runs the handlers and returns the :class:`~mtbus.Event`
+            they saw
+        :raises ~mtbus.EventHandlerError: (when awaited) in strict mode, after all handlers
+            ran, if any handler or hook failed
+        :raises TypeError: if *name* is not a ``str`` or *metadata* not a mapping
+        :raises ValueError: if *name* is not a valid event name
+        """
+        # A plain method returning the dispatch coroutine, rather than an async method
+        # awaiting it: an emit then costs one coroutine, not two.
+        try:
+            plan = self._plans[name]
+        except KeyError:
+            if self._plans is _NO_PLANS:  # closed, or holding events back
+                return self._emit_gated(name, data, metadata, concurrent, strict)
+            plan = self._registry.plan(name)
+        except TypeError:  # unhashable, so certainly not a str: let validation say so
+            validate_name(name)
+            raise
+        event: Event[Any] = Event(
+            name, data, True, None if metadata is None else _copy_metadata(metadata)
+        )
+        strict = self._strict if strict is None else strict
+        if self._concurrent if concurrent is None else concurrent:
+            return self._dispatch_levels(event, plan.levels, strict)
+        return self._dispatch(event, plan.listeners, strict)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _admit(self, listener: Listener, event: Event[Any]) -> bool:
+        """Check a guarded listener's condition, and use up a once-listener that passes."""
+        if listener.condition is not None and not listener.condition(event):
+            return False
+        if listener.once:
+            if listener.spent:
+                return False
+            listener.spent = True
+            self._registry.discard(listener)
+        return True
+
+    async def _dispatch(
+        self,
+        event: Event[Any],
+        listeners: tuple[Listener, ...],
+        strict: bool,
+        stoppable: bool = True,
+    ) -> Event[Any]:
+        """Run *listeners* one after another, each isolated from the others' failures.
+
+        Once propagation is stopped, only monitors and hooks still run (unless not
+        *stoppable*). With *strict*, raise the collected failures at the end.
+        """
+        errors: list[Exception] | None = None
+        for listener in listeners:
+            if not event.propagate and stoppable and not listener.monitor:
+                continue
+            try:
+                if listener.guarded and not self._admit(listener, event):
+                    continue
+                if listener.is_async:
+                    await listener.callback(event)
+                else:
+                    result = listener.callback(event)
+                    if result is not None and isawaitable(result):
+                        await result
+            except Exception as error:
+                if errors is None:
+                    errors = []
+                if type(error) is DownstreamErrors:  # already reported where they happened
+                    errors.extend(error.errors)
+                    continue
+                errors.append(error)
+                await self._report(event, error, listener)
+        if strict and errors is not None:
+            raise EventHandlerError(event, tuple(errors))
+        return event
+
+    async def _dispatch_levels(
+        self, event: Event[Any], levels: tuple[tuple[Listener, ...], ...], strict: bool
+    ) -> Event[Any]:
+        """Run each level's listeners together in a task group, and the levels in order."""
+        errors: list[Exception] = []
+
+        async def run_one(listener: Listener) -> None:
+            # Started together, so a sibling stopping propagation does not skip this one.
+            try:
+                await self._dispatch(event, (listener,), True, stoppable=False)
+            except EventHandlerError as failure:
+                errors.extend(failure.errors)
+
+        for level in levels:
+            if not event.propagate and not level[0].monitor:
+                continue
+            if len(level) == 1:
+                await run_one(level[0])
+                continue
+            async with anyio.create_task_group() as group:
+                for listener in level:
+                    group.start_soon(run_one, listener)
+        if strict and errors:
+            raise EventHandlerError(event, tuple(errors))
+        return event
+
+    def _emit_gated(
+        self,
+        name: str,
+        data: Any,
+        metadata: Mapping[str, Any] | None,
+        concurrent: bool | None,
+        strict: bool | None,
+    ) -> Coroutine[Any, Any, Event[Any]]:
+        """Emit while closed (raise) or while a batch or suppression may hold events back."""
+        self._check_open(f"emit {name!r}")
+        validate_name(name)
+        meta = None if metadata is None else _copy_metadata(metadata)
+        return self._deliver(Event(name, data, True, meta), concurrent, strict)
+
+    def _deliver(
+        self, event: Event[Any], concurrent: bool | None, strict: bool | None
+    ) -> Coroutine[Any, Any, Event[Any]]:
+        """Dispatch an event made elsewhere: deferred, replayed, forwarded or background.
+
+        Like :meth:`emit` after it built the event: an open batch or suppression of this
+        emitter, in this task, holds it back instead.
+        """
+        if self._closed:
+            raise EventEmitError(f"emitter is closed: cannot emit {event.name!r}")
+        if self._holding:
+            validate_name(event.name)
+            if hold(self, event, concurrent, strict):
+                return _held(event)
+        plan = self._registry.plan_for(event.name)
+        strict = self._strict if strict is None else strict
+        if self._concurrent if concurrent is None else concurrent:
+            return self._dispatch_levels(event, plan.levels, strict)
+        return self._dispatch(event, plan.listeners, strict)
+
+    async def _deliver_all(self, events: Iterable[Event[Any]], strict: bool | None) -> None:
+        """Deliver *events* in order; in strict mode raise every failure at the end."""
+        errors: list[Exception] = []
+        failed: Event[Any] | None = None
+        for event in events:
+            try:
+                await self._deliver(event, None, True)
+            except EventHandlerError as failure:
+                failed = failed or failure.event
+                errors.extend(failure.errors)
+        if failed is not None and (self._strict if strict is None else strict):
+            raise EventHandlerError(failed, tuple(errors))
+
+    def _check_open(self, action: str) -> None:
+        if self._closed:
+            raise EventEmitError(f"emitter is closed: cannot {action}")
+
+    def _regate(self) -> None:
+        """Point emit at the plan cache, or at ``_NO_PLANS`` while it must hold events."""
+        gated = self._closed or self._holding > 0
+        self._plans = _NO_PLANS if gated else self._registry.plans
+
+    async def _report(self, event: Event[Any], error: Exception, listener: Listener) -> None:
+        """Log a handler (or hook) failure and pass it to the ``on_error`` hooks."""
+        handler = listener.handler
+        logger.error(
+            "%s %s failed for event %r",
+            listener.role,
+            describe(handler),
+            event.name,
+            exc_info=error,
+        )
+        # A derived emitter's failures also reach the hooks of its parent, and so on up.
+        emitter: EmitterCore | None = self
+        while emitter is not None:
+            for hook in emitter._on_error:
+                try:
+                    result = hook(event, error, handler)
+                    if isawaitable(result):
+                        await result
+                except Exception:
+                    logger.exception("on_error hook %s failed", describe(hook))
+            emitter = emitter._parent
+
+
+async def _held(event: Event[Any]) -> Event[Any]:
+    """What emit returns for an event a batch or suppression held back."""
+    return event
+
+
+def _copy_metadata(metadata: object) -> dict[str, Any]:
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a mapping, not {type(metadata).__name__}: {metadata!r}")
+    return dict(metadata)

@@ -1,0 +1,72 @@
+"""Where open batches and suppressions live: a stack of scopes in a context variable.
+
+An open batch or suppression is a *scope*, pushed onto a context variable for as long as its
+``async with`` block runs. So it holds back the emits of the task that opened it, and of tasks
+started from inside the block, but not emits made concurrently by other tasks. An emitter
+only looks here while one of its scopes is open somewhere (its ``_holding`` count is then
+non-zero; see ``EmitterCore._regate``).
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from contextvars import Token
+
+    from ._core import EmitterCore
+    from ._event import Event
+
+_scopes: ContextVar[tuple[Scope, ...]] = ContextVar("mtbus_scopes", default=())
+
+
+class Scope:
+    __slots__ = ("_token", "emitter", "open")
+
+    def __init__(self, emitter: EmitterCore) -> None:
+        self.emitter = emitter
+        self.open = False
+        self._token: Token[tuple[Scope, ...]] | None = None
+
+    def take(self, event: Event[Any], concurrent: bool | None, strict: bool | None) -> bool:
+        """Hold *event* back if this scope wants it; say whether it did."""
+        raise NotImplementedError
+
+    def _enter(self) -> None:
+        if self._token is not None:
+            raise RuntimeError(f"{type(self).__name__.lstrip('_').lower()} can only be used once")
+        self.emitter._check_open("open a batch or suppression on it")
+        self._token = _scopes.set((*_scopes.get(), self))
+        self.open = True
+        self.emitter._holding += 1
+        self.emitter._regate()
+
+    def _exit(self) -> None:
+        self.open = False
+        if self._token is not None:
+            _scopes.reset(self._token)
+        self.emitter._holding -= 1
+        self.emitter._regate()
+
+
+def hold(
+    emitter: EmitterCore, event: Event[Any], concurrent: bool | None, strict: bool | None
+) -> bool:
+    """Let the innermost scope of *emitter* open in this task take *event*, if one wants it."""
+    for scope in reversed(_scopes.get()):
+        if scope.open and scope.emitter is emitter and scope.take(event, concurrent, strict):
+            return True
+    return False
+
+
+def leave_scopes() -> None:
+    """Make the current task (a background job) independent of the scopes it inherited."""
+    _scopes.set(())
+
+
+def innermost(emitter: EmitterCore) -> Scope | None:
+    for scope in reversed(_scopes.get()):
+        if scope.open and scope.emitter is emitter:
+            return scope
+    return None
