@@ -7,16 +7,11 @@ from typing import Any
 
 import anyio
 import pytest
+from recording import record
 
 from mtbus import EmitHandle, Event, EventEmitError, EventEmitter, EventHandlerError
 
 pytestmark = pytest.mark.anyio
-
-
-def record(emitter: EventEmitter, pattern: str = "#") -> list[tuple[str, Any]]:
-    seen: list[tuple[str, Any]] = []
-    emitter.on(pattern, lambda event: seen.append((event.name, event.data)))
-    return seen
 
 
 async def test_outside_async_with_background_emits_raise() -> None:

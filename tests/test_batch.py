@@ -6,16 +6,11 @@ from typing import Any
 
 import anyio
 import pytest
+from recording import record
 
 from mtbus import Batch, Event, EventEmitError, EventEmitter, EventHandlerError, EventPriority
 
 pytestmark = pytest.mark.anyio
-
-
-def record(emitter: EventEmitter, pattern: str = "#") -> list[tuple[str, Any]]:
-    seen: list[tuple[str, Any]] = []
-    emitter.on(pattern, lambda event: seen.append((event.name, event.data)))
-    return seen
 
 
 async def test_emits_in_a_batch_are_dispatched_in_order_when_it_ends() -> None:
