@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import anyio.lowlevel
 
+from ._checks import check_count, check_metadata, check_seconds
 from ._core import EmitterCore
 from ._event import Event, EventPriority
 from ._exceptions import EventHandlerError
@@ -18,7 +17,7 @@ from ._scopes import leave_scopes
 from ._topics import validate_name
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
     from types import TracebackType
 
     from anyio.abc import TaskGroup
@@ -178,9 +177,10 @@ class BackgroundWork(EmitterCore):
         :raises ValueError: if *delay* is negative or not finite, or *name* is invalid
         """
         background = self._running_background("emit_after")
-        _check_seconds(delay, "delay")
+        check_seconds(delay, "delay")
         validate_name(name)
-        _check_metadata(metadata)
+        if metadata is not None:
+            check_metadata(metadata)
 
         async def emit_later(handle: EmitHandle) -> None:
             await anyio.sleep(delay)
@@ -218,12 +218,12 @@ class BackgroundWork(EmitterCore):
             below 1, or *name* is invalid
         """
         background = self._running_background("emit_periodic")
-        _check_seconds(interval, "interval", positive=True)
+        check_seconds(interval, "interval", positive=True)
         validate_name(name)
-        if not callable(metadata):
-            _check_metadata(metadata)
+        if metadata is not None and not callable(metadata):
+            check_metadata(metadata)
         if max_count is not None:
-            _check_count(max_count)
+            check_count(max_count, "max_count", 1, optional=True)
 
         async def emit_every(handle: EmitHandle) -> None:
             ticks = 0
@@ -270,7 +270,8 @@ class BackgroundWork(EmitterCore):
         """
         background = self._running_background("emit_nowait")
         validate_name(name)
-        _check_metadata(metadata)
+        if metadata is not None:
+            check_metadata(metadata)
         event = Event(name, data, True, None if metadata is None else dict(metadata))
 
         async def emit_now(handle: EmitHandle) -> None:
@@ -301,8 +302,8 @@ async def _provide(
         result = value()
         if isawaitable(result):
             result = await result
-        if role == "metadata provider":
-            _check_metadata(result)
+        if role == "metadata provider" and result is not None:
+            check_metadata(result)
     except Exception as error:
         event: Event[Any] = Event(name)
         await emitter._report(
@@ -312,25 +313,3 @@ async def _provide(
             raise EventHandlerError(event, (error,)) from error
         return _SKIP
     return result
-
-
-def _check_seconds(value: object, what: str, *, positive: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(
-            f"{what} must be a number of seconds, not {type(value).__name__}: {value!r}"
-        )
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ValueError(f"invalid {what} {value!r}: must be a finite number {bound}")
-
-
-def _check_count(value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"max_count must be an int or None, not {type(value).__name__}: {value!r}")
-    if value < 1:
-        raise ValueError(f"invalid max_count {value!r}: must be >= 1")
-
-
-def _check_metadata(metadata: object) -> None:
-    if metadata is not None and not isinstance(metadata, Mapping):
-        raise TypeError(f"metadata must be a mapping, not {type(metadata).__name__}: {metadata!r}")

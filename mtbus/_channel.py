@@ -8,6 +8,7 @@ from itertools import count
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 
+from ._checks import check_count, check_metadata
 from ._exceptions import ChannelClosedError, ChannelError, ChannelFullError
 from ._message import NO_METADATA, Message
 from ._subscriber import OVERFLOW_POLICIES, REFUSED, Overflow, Subscriber
@@ -89,7 +90,7 @@ class Channel(Generic[T]):
         self._buffer_size = _check_buffer_size(buffer_size)
         self._overflow = _check_overflow(overflow)
         if max_subscribers is not None:
-            _check_count(max_subscribers, "max_subscribers", minimum=1)
+            check_count(max_subscribers, "max_subscribers", minimum=1)
         self._max_subscribers = max_subscribers
         self._closed = False
         self._published = 0
@@ -212,7 +213,11 @@ class Channel(Generic[T]):
             known = False
         if not known and topic is not None:
             validate_name(topic, kind="topic")
-        return self._send(topic, data, NO_METADATA if metadata is None else _freeze(metadata))
+        return self._send(
+            topic,
+            data,
+            NO_METADATA if metadata is None else MappingProxyType(dict(check_metadata(metadata))),
+        )
 
     def broadcast(
         self, data: T, metadata: Mapping[str, Any] | None = None
@@ -320,12 +325,6 @@ def _subscription_order(subscriber: Subscriber[Any]) -> int:
     return subscriber.sequence
 
 
-def _freeze(metadata: object) -> Mapping[str, Any]:
-    if not isinstance(metadata, Mapping):
-        raise TypeError(f"metadata must be a mapping, not {type(metadata).__name__}: {metadata!r}")
-    return MappingProxyType(dict(metadata))
-
-
 def _check_topics(topics: object) -> tuple[str, ...] | None:
     if topics is None:
         return None
@@ -342,16 +341,8 @@ def _check_topics(topics: object) -> tuple[str, ...] | None:
     return patterns
 
 
-def _check_count(value: object, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an int, not {type(value).__name__}: {value!r}")
-    if value < minimum:
-        raise ValueError(f"{what} must be >= {minimum}, got {value!r}")
-    return value
-
-
 def _check_buffer_size(value: object) -> int:
-    return _check_count(value, "buffer_size", minimum=0)
+    return check_count(value, "buffer_size", minimum=0)
 
 
 def _check_overflow(value: object) -> Overflow:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._checks import check_metadata
 from ._event import Event
 from ._exceptions import DownstreamErrors, EventEmitError, EventHandlerError
 from ._listener import describe
@@ -117,7 +118,7 @@ class EmitterCore:
             validate_name(name)
             raise
         event: Event[Any] = Event(
-            name, data, True, None if metadata is None else _copy_metadata(metadata)
+            name, data, True, None if metadata is None else dict(check_metadata(metadata))
         )
         strict = self._strict if strict is None else strict
         if self._concurrent if concurrent is None else concurrent:
@@ -211,7 +212,7 @@ class EmitterCore:
         """Emit while closed (raise) or while a batch or suppression may hold events back."""
         self._check_open(f"emit {name!r}")
         validate_name(name)
-        meta = None if metadata is None else _copy_metadata(metadata)
+        meta = None if metadata is None else dict(check_metadata(metadata))
         return self._deliver(Event(name, data, True, meta), concurrent, strict)
 
     def _deliver(
@@ -282,9 +283,3 @@ class EmitterCore:
 async def _held(event: Event[Any]) -> Event[Any]:
     """What emit returns for an event a batch or suppression held back."""
     return event
-
-
-def _copy_metadata(metadata: object) -> dict[str, Any]:
-    if not isinstance(metadata, Mapping):
-        raise TypeError(f"metadata must be a mapping, not {type(metadata).__name__}: {metadata!r}")
-    return dict(metadata)

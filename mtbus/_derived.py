@@ -14,6 +14,7 @@ import weakref
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._checks import check_count
 from ._core import EmitterCore
 from ._event import Event, EventPriority
 from ._exceptions import DownstreamErrors, EventEmitError, EventHandlerError
@@ -110,10 +111,7 @@ class Composition(EmitterCore):
         :raises ValueError: if *size* is below 1, or *event_name* is not a valid pattern
         :raises ~mtbus.EventEmitError: if this emitter is closed
         """
-        if isinstance(size, bool) or not isinstance(size, int):
-            raise TypeError(f"buffer size must be an int, not {type(size).__name__}: {size!r}")
-        if size < 1:
-            raise ValueError(f"invalid buffer size {size!r}: must be >= 1")
+        check_count(size, "buffer size", 1)
         forwarder = _Buffer()
         child = _derive(self, event_name, "buffer", forwarder, forwarder)
         _links_of(child).size = size

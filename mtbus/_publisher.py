@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import anyio
 
 from ._channel import Channel
+from ._checks import check_count, check_seconds
 from ._message import NO_METADATA, Message
 from ._topics import validate_name
 
@@ -79,16 +79,8 @@ class Publisher(Generic[T]):
             raise TypeError(f"channel must be a Channel, not {kind}: {channel!r}")
         if default_topic is not None:
             validate_name(default_topic, kind="default_topic")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-            kind = type(batch_size).__name__
-            raise TypeError(f"batch_size must be an int, not {kind}: {batch_size!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-        if isinstance(flush_interval, bool) or not isinstance(flush_interval, int | float):
-            kind = type(flush_interval).__name__
-            raise TypeError(f"flush_interval must be a number, not {kind}: {flush_interval!r}")
-        if not (flush_interval > 0 and math.isfinite(flush_interval)):
-            raise ValueError(f"flush_interval must be a positive number, got {flush_interval!r}")
+        check_count(batch_size, "batch_size", minimum=1)
+        check_seconds(flush_interval, "flush_interval", positive=True)
         self._channel = channel
         self._default_topic = default_topic
         self.batch_size = batch_size

@@ -323,10 +323,14 @@ async def test_reprs_say_what_they_are() -> None:
     [
         ({"name": ""}, ValueError, "invalid channel name ''"),
         ({"name": 5}, TypeError, "channel name must be a str, not int: 5"),
-        ({"name": "a", "buffer_size": -1}, ValueError, "buffer_size must be >= 0, got -1"),
+        ({"name": "a", "buffer_size": -1}, ValueError, "invalid buffer_size -1: must be >= 0"),
         ({"name": "a", "buffer_size": 1.5}, TypeError, "buffer_size must be an int, not float"),
         ({"name": "a", "buffer_size": True}, TypeError, "buffer_size must be an int, not bool"),
-        ({"name": "a", "max_subscribers": 0}, ValueError, "max_subscribers must be >= 1, got 0"),
+        (
+            {"name": "a", "max_subscribers": 0},
+            ValueError,
+            "invalid max_subscribers 0: must be >= 1",
+        ),
         ({"name": "a", "overflow": "spill"}, ValueError, "invalid overflow policy 'spill'"),
         ({"name": "a", "overflow": ["block"]}, TypeError, r"overflow must be a str, not list"),
     ],
@@ -357,7 +361,7 @@ async def test_bad_topics_to_subscribe(topics: Any, error: type[Exception], mess
 
 async def test_bad_subscriber_options() -> None:
     channel = Channel[int]("events")
-    with pytest.raises(ValueError, match="buffer_size must be >= 0, got -3"):
+    with pytest.raises(ValueError, match="invalid buffer_size -3: must be >= 0"):
         await channel.subscribe(buffer_size=-3)
     with pytest.raises(ValueError, match="invalid overflow policy 'later'"):
         await channel.subscribe(overflow="later")  # type: ignore[arg-type]

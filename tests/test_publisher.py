@@ -201,11 +201,23 @@ async def test_a_publish_failure_reaches_the_caller_and_is_counted() -> None:
     [
         ({"channel": "events"}, TypeError, "channel must be a Channel, not str: 'events'"),
         ({"default_topic": "a.*"}, ValueError, r"invalid default_topic 'a\.\*'"),
-        ({"batch_size": 0}, ValueError, "batch_size must be >= 1, got 0"),
+        ({"batch_size": 0}, ValueError, "invalid batch_size 0: must be >= 1"),
         ({"batch_size": 2.0}, TypeError, "batch_size must be an int, not float: 2.0"),
-        ({"flush_interval": 0}, ValueError, "flush_interval must be a positive number, got 0"),
-        ({"flush_interval": float("nan")}, ValueError, "must be a positive number, got nan"),
-        ({"flush_interval": "1"}, TypeError, "flush_interval must be a number, not str: '1'"),
+        (
+            {"flush_interval": 0},
+            ValueError,
+            "invalid flush_interval 0: must be a finite number > 0",
+        ),
+        (
+            {"flush_interval": float("nan")},
+            ValueError,
+            "invalid flush_interval nan: must be a finite number > 0",
+        ),
+        (
+            {"flush_interval": "1"},
+            TypeError,
+            "flush_interval must be a number of seconds, not str: '1'",
+        ),
     ],
 )
 def test_bad_publisher_arguments(
