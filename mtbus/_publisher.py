@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 import anyio
 
 from ._channel import Channel
-from ._checks import check_count, check_seconds
+from ._checks import check_count, check_metadata, check_seconds
 from ._message import NO_METADATA, Message
 from ._topics import validate_name
 
@@ -176,11 +176,20 @@ class Publisher(Generic[T]):
             raise RuntimeError(
                 "publish_nowait needs the background flusher: use 'async with publisher:'"
             )
-        topic = self._default_topic if topic is None else validate_name(topic, kind="topic")
-        frozen = NO_METADATA if metadata is None else dict(metadata)
-        self._pending.append(Message(data, topic, frozen))
+        self._pending.append(self._message(data, topic, metadata))
         if len(self._pending) >= self.batch_size and self._full is not None:
             self._full.set()
+
+    def _message(
+        self, data: T, topic: str | None, metadata: Mapping[str, Any] | None
+    ) -> Message[T]:
+        """The message to publish later: checked now, with the default topic filled in."""
+        if topic is None:
+            topic = self._default_topic
+        else:
+            validate_name(topic, kind="topic")
+        frozen = NO_METADATA if metadata is None else dict(check_metadata(metadata))
+        return Message(data, topic, frozen)
 
     async def flush(self) -> int:
         """Publish every message queued by :meth:`publish_nowait` now, in order.
@@ -260,12 +269,7 @@ class PublisherBatch(Generic[T]):
         self, data: T, topic: str | None = None, metadata: Mapping[str, Any] | None = None
     ) -> None:
         """Add one message to the batch (publishing the batch if it is now full)."""
-        if topic is None:
-            topic = self._publisher.default_topic
-        else:
-            validate_name(topic, kind="topic")
-        frozen = NO_METADATA if metadata is None else dict(metadata)
-        self._messages.append(Message(data, topic, frozen))
+        self._messages.append(self._publisher._message(data, topic, metadata))
         if len(self._messages) >= self._publisher.batch_size:
             await self.flush()
 

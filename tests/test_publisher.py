@@ -128,6 +128,8 @@ async def test_batch_rejects_a_bad_topic_at_once() -> None:
     async with publisher.batch() as batch:
         with pytest.raises(ValueError, match=r"invalid topic 'a\.\.b'"):
             await batch.publish(1, topic="a..b")
+        with pytest.raises(TypeError, match=r"metadata must be a mapping, not list: \[1\]"):
+            await batch.publish(1, metadata=[1])  # type: ignore[arg-type]
 
 
 async def test_background_flushing_publishes_when_batch_size_is_reached() -> None:
