@@ -222,11 +222,8 @@ async def _commit(batch: Batch, pending: list[Deferred]) -> None:
         if dispatched < len(pending):  # cancelled part-way
             batch.discarded = [event for event, _, _ in pending[dispatched:]]
     for listener in sorted(collected, key=run_order):
-        if listener.once:
-            if listener.spent:
-                continue
-            listener.spent = True
-            emitter._registry.discard(listener)
+        if listener.once and not emitter._use_up(listener):
+            continue
         delivered = batch_event(listener.key, collected[listener])
         try:
             result = listener.batch_callback(delivered)

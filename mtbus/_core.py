@@ -131,11 +131,14 @@ class EmitterCore:
         """Check a guarded listener's condition, and use up a once-listener that passes."""
         if listener.condition is not None and not listener.condition(event):
             return False
-        if listener.once:
-            if listener.spent:
-                return False
-            listener.spent = True
-            self._registry.discard(listener)
+        return not listener.once or self._use_up(listener)
+
+    def _use_up(self, listener: Listener) -> bool:
+        """Unregister a once-listener as it starts running; False if it already ran."""
+        if listener.spent:
+            return False
+        listener.spent = True
+        self._registry.discard(listener)
         return True
 
     async def _dispatch(
