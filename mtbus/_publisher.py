@@ -137,9 +137,18 @@ class Publisher(Generic[T]):
         :param ignore_errors: go on after a message fails instead of stopping there
         :return: one entry per message attempted: ``None`` if it was published, else the
             exception its publishing raised
+        :raises TypeError: before publishing anything, if an item is not a
+            ``(data, topic, metadata)`` tuple
         """
+        items = list(messages)
+        for item in items:
+            if not isinstance(item, tuple) or len(item) != 3:
+                raise TypeError(
+                    f"publish_batch takes (data, topic, metadata) tuples or Messages, "
+                    f"not {type(item).__name__}: {item!r}"
+                )
         results: list[Exception | None] = []
-        for data, topic, metadata in messages:
+        for data, topic, metadata in items:
             try:
                 await self.publish(data, topic, metadata)
             except Exception as error:

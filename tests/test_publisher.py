@@ -69,6 +69,18 @@ async def test_publish_batch_stops_at_the_first_error_unless_told_otherwise() ->
     assert channel.statistics().published == 0
 
 
+async def test_publish_batch_rejects_items_that_are_not_triples_before_publishing() -> None:
+    channel = Channel[int]("events")
+    publisher = Publisher(channel)
+    with pytest.raises(
+        TypeError, match=r"takes \(data, topic, metadata\) tuples or Messages, not tuple"
+    ):
+        await publisher.publish_batch([(1, "a", None), (2, "b")])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="not int: 5"):
+        await publisher.publish_batch([5])  # type: ignore[list-item]
+    assert channel.statistics().published == 0
+
+
 async def test_publish_batch_accepts_messages() -> None:
     channel = Channel[int]("events")
     subscriber = await channel.subscribe()
