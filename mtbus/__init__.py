@@ -15,9 +15,11 @@ from ._event import EventPriority as EventPriority
 from ._exceptions import ChannelClosedError as ChannelClosedError
 from ._exceptions import ChannelError as ChannelError
 from ._exceptions import ChannelFullError as ChannelFullError
+from ._exceptions import ChannelGapError as ChannelGapError
 from ._exceptions import EventEmitError as EventEmitError
 from ._exceptions import EventError as EventError
 from ._exceptions import EventHandlerError as EventHandlerError
+from ._exceptions import MessageDecodeError as MessageDecodeError
 from ._exceptions import MtbusError as MtbusError
 from ._message import Message as Message
 from ._publisher import Publisher as Publisher
@@ -33,6 +35,7 @@ __all__ = (
     "ChannelClosedError",
     "ChannelError",
     "ChannelFullError",
+    "ChannelGapError",
     "ChannelStatistics",
     "EmitHandle",
     "Event",
@@ -42,6 +45,7 @@ __all__ = (
     "EventHandlerError",
     "EventPriority",
     "Message",
+    "MessageDecodeError",
     "MtbusError",
     "Overflow",
     "Publisher",

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import count
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 
+import anyio
+
 from ._checks import check_count, check_metadata
-from ._exceptions import ChannelClosedError, ChannelError, ChannelFullError
+from ._exceptions import ChannelClosedError, ChannelError, ChannelFullError, ChannelGapError
 from ._message import NO_METADATA, Message
 from ._subscriber import OVERFLOW_POLICIES, REFUSED, Overflow, Subscriber
 from ._topics import TopicMatcher, validate_name, validate_pattern
@@ -19,7 +22,9 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
     from types import TracebackType
 
-    from .backends import Backend
+    from anyio.abc import TaskGroup
+
+    from .backends import Backend, Deliver
 
 T = TypeVar("T")
 
@@ -31,19 +36,27 @@ _EVERY_TOPIC = "#"
 
 _new_message = tuple.__new__  # builds a Message without its Python-level __new__
 
+_logger = logging.getLogger("mtbus")
+
 
 @dataclass(frozen=True, slots=True)
 class ChannelStatistics:
     """A snapshot of a channel's counters.
 
     :ivar subscribers: how many subscribers it has now
-    :ivar published: messages published to it (each counted once, however many received it)
+    :ivar published: messages delivered through it in this process (each counted once,
+        however many subscribers received it)
     :ivar closed: whether it is closed
+    :ivar gaps: times a backend found that messages this process had not read yet were
+        gone (trimmed from a Redis stream, say); each was also logged and reported
+    :ivar undecodable: records a backend received but could not decode (skipped, logged)
     """
 
     subscribers: int
     published: int
     closed: bool
+    gaps: int = 0
+    undecodable: int = 0
 
 
 class Channel(Generic[T]):
@@ -58,13 +71,16 @@ class Channel(Generic[T]):
     :param max_subscribers: how many subscribers it may have at once (``None``: no limit)
     :param overflow: default overflow policy of its subscribers: ``"block"`` (the
         publisher waits: lossless), ``"drop_oldest"``, ``"drop_newest"`` or ``"error"``
-    :param backend: where messages travel (default: a :class:`~mtbus.backends.MemoryBackend`)
+    :param backend: where messages travel (default: a :class:`~mtbus.backends.MemoryBackend`);
+        a backend that talks to a server (:class:`~mtbus.backends.RedisBackend`) needs
+        ``async with channel:`` around the channel's use, which connects and disconnects
     """
 
     __slots__ = (
         "__weakref__",
         "_buffer_size",
         "_closed",
+        "_gaps",
         "_link",
         "_matcher",
         "_max_subscribers",
@@ -75,6 +91,8 @@ class Channel(Generic[T]):
         "_send",
         "_sequence",
         "_subscribers",
+        "_tasks",
+        "_undecodable",
     )
 
     def __init__(
@@ -94,12 +112,15 @@ class Channel(Generic[T]):
         self._max_subscribers = max_subscribers
         self._closed = False
         self._published = 0
+        self._gaps = 0
+        self._undecodable = 0
+        self._tasks: TaskGroup | None = None  # the backend's, while in ``async with``
         self._sequence = count()
         self._subscribers: dict[Subscriber[T], None] = {}  # an ordered set
         self._matcher: TopicMatcher[Subscriber[T]] = TopicMatcher()
         # topic (None: broadcast) -> the subscribers it reaches, in subscription order
         self._routes: dict[str | None, tuple[Subscriber[T], ...]] = {}
-        self._link = (MemoryBackend() if backend is None else backend).connect(name, self._deliver)
+        self._link = (MemoryBackend() if backend is None else backend).connect(_Port(self))
         self._send = self._link.send
 
     def __repr__(self) -> str:
@@ -123,7 +144,9 @@ class Channel(Generic[T]):
 
     def statistics(self) -> ChannelStatistics:
         """Its counters now."""
-        return ChannelStatistics(len(self._subscribers), self._published, self._closed)
+        return ChannelStatistics(
+            len(self._subscribers), self._published, self._closed, self._gaps, self._undecodable
+        )
 
     # -- subscribing -------------------------------------------------------------------
 
@@ -133,6 +156,9 @@ class Channel(Generic[T]):
         *,
         buffer_size: int | None = None,
         overflow: Overflow | None = None,
+        since: str | None = None,
+        group: str | None = None,
+        consumer: str | None = None,
     ) -> Subscriber[T]:
         """Start receiving the messages whose topic matches *topics*.
 
@@ -149,13 +175,27 @@ class Channel(Generic[T]):
             oldest queued message, ``"drop_newest"`` drops the new one, ``"error"`` drops
             it and raises :exc:`~mtbus.ChannelFullError` in the publisher. Drops are
             counted in :meth:`Subscriber.statistics <mtbus.Subscriber.statistics>`.
+        :param since: (backends that keep messages) also receive the kept messages
+            published after this :attr:`Subscriber.cursor <mtbus.Subscriber.cursor>`;
+            ``"0"`` is the oldest kept message, ``"$"`` only new ones
+        :param group: (backends that keep messages) join this consumer group: each
+            message goes to one member of the group, across processes
+        :param consumer: this member's name within *group* (default: unique per process)
         :raises ~mtbus.ChannelClosedError: if the channel is closed
-        :raises ~mtbus.ChannelError: if it already has ``max_subscribers`` subscribers
-        :raises TypeError, ValueError: if a pattern, size or policy is not valid
+        :raises ~mtbus.ChannelError: if it already has ``max_subscribers`` subscribers,
+            or its backend cannot honour *since* or *group*
+        :raises TypeError, ValueError: if a pattern, size, policy or option is not valid
         """
         patterns = _check_topics(topics)
         size = self._buffer_size if buffer_size is None else _check_buffer_size(buffer_size)
         policy = self._overflow if overflow is None else _check_overflow(overflow)
+        for option, value in (("since", since), ("group", group), ("consumer", consumer)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(
+                    f"{option} must be a str or None, not {type(value).__name__}: {value!r}"
+                )
+        if consumer is not None and group is None:
+            raise ValueError(f"consumer={consumer!r} needs a group")
         if self._closed:
             raise ChannelClosedError(f"cannot subscribe to {self!r}: it is closed")
         if self._max_subscribers is not None and len(self._subscribers) >= self._max_subscribers:
@@ -163,11 +203,16 @@ class Channel(Generic[T]):
                 f"cannot subscribe to {self!r}: it has max_subscribers={self._max_subscribers}"
             )
         subscriber = Subscriber(self, patterns, size, policy, next(self._sequence))
+        if self._link.attach(subscriber, since=since, group=group, consumer=consumer):
+            self._admit(subscriber)
         self._subscribers[subscriber] = None
-        for pattern in patterns or (_EVERY_TOPIC,):
+        return subscriber
+
+    def _admit(self, subscriber: Subscriber[T]) -> None:
+        """Route the messages matching its patterns to *subscriber* from now on."""
+        for pattern in subscriber.topics or (_EVERY_TOPIC,):
             self._matcher.add(pattern, subscriber)
         self._routes.clear()
-        return subscriber
 
     async def unsubscribe(self, subscriber: Subscriber[T]) -> None:
         """Same as :meth:`Subscriber.unsubscribe <mtbus.Subscriber.unsubscribe>`; never waits."""
@@ -246,6 +291,20 @@ class Channel(Generic[T]):
         await self._link.aclose()
 
     async def __aenter__(self) -> Self:
+        """Connect to the backend (a no-op in memory); ``__aexit__`` closes the channel."""
+        if self._closed:
+            raise ChannelClosedError(f"cannot open {self!r}: it is closed")
+        if self._tasks is not None:
+            raise ChannelError(f"{self!r} is already open: enter it once")
+        tasks = anyio.create_task_group()
+        await tasks.__aenter__()
+        try:
+            await tasks.start(self._link.run)
+        except BaseException as error:
+            tasks.cancel_scope.cancel()
+            if not await tasks.__aexit__(type(error), error, error.__traceback__):
+                raise
+        self._tasks = tasks
         return self
 
     async def __aexit__(
@@ -254,18 +313,30 @@ class Channel(Generic[T]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self.close()
+        try:
+            await self.close()
+        finally:
+            tasks, self._tasks = self._tasks, None
+            if tasks is not None:
+                tasks.cancel_scope.cancel()
+                await tasks.__aexit__(exc_type, exc, traceback)
 
     # -- delivery (what the backend calls) ---------------------------------------------
 
-    async def _deliver(self, topic: str | None, data: Any, metadata: Mapping[str, Any]) -> int:
+    async def _deliver(
+        self,
+        topic: str | None,
+        data: Any,
+        metadata: Mapping[str, Any],
+        id: str | None = None,
+    ) -> int:
         """Queue one message for each local subscriber it matches; return how many."""
         try:
             subscribers = self._routes[topic]
         except KeyError:
             subscribers = self._route(topic)
         self._published += 1
-        message: Message[Any] = _new_message(Message, (data, topic, metadata))
+        message: Message[Any] = _new_message(Message, (data, topic, metadata, id))
         delivered = 0
         refused: list[Subscriber[T]] | None = None
         cut_short = False
@@ -297,6 +368,24 @@ class Channel(Generic[T]):
         if cut_short:
             raise ChannelClosedError(f"{self!r} closed while a publisher waited for room")
         return delivered
+
+    async def _deliver_to(self, subscriber: Subscriber[T], message: Message[T]) -> int:
+        """Queue *message* for *subscriber* alone (a backend's catch-up or group reader)."""
+        if subscriber.is_closed:
+            return 0
+        self._published += 1
+        outcome = subscriber._offer(message)
+        if outcome == 0 and subscriber._overflow == "block":
+            return await subscriber._put(message)
+        return max(outcome, 0)
+
+    def _report(self, error: ChannelError) -> None:
+        """Count and log what a backend could not raise to anybody."""
+        if isinstance(error, ChannelGapError):
+            self._gaps += 1
+        else:
+            self._undecodable += 1
+        _logger.warning("%s: %s", self._name, error)
 
     def _route(self, topic: str | None) -> tuple[Subscriber[T], ...]:
         """Work out (and cache) which subscribers a topic reaches."""
@@ -352,3 +441,29 @@ def _check_overflow(value: object) -> Overflow:
         choices = ", ".join(repr(policy) for policy in sorted(OVERFLOW_POLICIES))
         raise ValueError(f"invalid overflow policy {value!r}: expected one of {choices}")
     return cast("Overflow", value)
+
+
+class _Port:
+    """What the channel's backend may call: delivery, admission and problem reports."""
+
+    __slots__ = ("_channel", "deliver")
+
+    def __init__(self, channel: Channel[Any]) -> None:
+        self._channel = channel
+        self.deliver: Deliver = channel._deliver
+
+    @property
+    def name(self) -> str:
+        return self._channel.name
+
+    def deliver_to(
+        self, subscriber: Subscriber[Any], message: Message[Any]
+    ) -> Coroutine[Any, Any, int]:
+        return self._channel._deliver_to(subscriber, message)
+
+    def admit(self, subscriber: Subscriber[Any]) -> None:
+        if not subscriber.is_closed:
+            self._channel._admit(subscriber)
+
+    def report(self, error: ChannelError) -> None:
+        self._channel._report(error)

@@ -51,6 +51,46 @@ class ChannelFullError(ChannelError):
     """A subscriber's queue is full and its overflow policy is ``"error"``."""
 
 
+class ChannelGapError(ChannelError):
+    """Messages a reader had not reached yet were gone from the backend (trimmed, lost).
+
+    Never raised at a caller: a backend's reader reports it (logged on the ``mtbus``
+    logger, counted in :attr:`ChannelStatistics.gaps <mtbus.ChannelStatistics.gaps>`, and
+    passed to the backend's ``on_error``) and goes on from the oldest message still there.
+
+    :ivar channel: the channel's name
+    :ivar after: the last message ID the reader had (its cursor)
+    :ivar resumed_at: the first message ID it read after the gap, or ``None`` if none yet
+    """
+
+    def __init__(self, channel: str, after: str, resumed_at: str | None) -> None:
+        self.channel = channel
+        self.after = after
+        self.resumed_at = resumed_at
+        super().__init__(
+            f"messages of channel {channel!r} after {after!r} were trimmed or lost before "
+            f"they were read; resuming at {resumed_at!r}"
+        )
+
+
+class MessageDecodeError(ChannelError):
+    """A record arrived that this process cannot decode; it was skipped.
+
+    Reported like :exc:`ChannelGapError`, never raised at a caller: counted in
+    :attr:`ChannelStatistics.undecodable <mtbus.ChannelStatistics.undecodable>`.
+
+    :ivar channel: the channel's name
+    :ivar id: the record's ID
+    :ivar reason: why it could not be decoded
+    """
+
+    def __init__(self, channel: str, id: str, reason: str) -> None:
+        self.channel = channel
+        self.id = id
+        self.reason = reason
+        super().__init__(f"cannot decode message {id!r} of channel {channel!r}: {reason}")
+
+
 class DownstreamErrors(Exception):
     """Handler failures of a derived emitter or pipe target, already reported there (private).
 

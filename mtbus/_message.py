@@ -19,18 +19,21 @@ class Message(NamedTuple, Generic[T]):
 
     A message is immutable, and the *same* message object goes to every subscriber it is
     delivered to, so one subscriber can never change what another one sees. Being a named
-    tuple, it also unpacks: ``data, topic, metadata = message``.
+    tuple, it also unpacks: ``data, topic, metadata, id = message``.
 
     :ivar data: the payload given to :meth:`~mtbus.Channel.publish`
     :ivar topic: the topic it was published to, or ``None`` for a broadcast
     :ivar metadata: a read-only copy of the metadata given to ``publish`` (empty if none)
+    :ivar id: where the message sits in a backend that keeps messages (a Redis stream
+        entry ID such as ``"1700000000000-0"``), ``None`` in memory; see
+        :attr:`Subscriber.cursor <mtbus.Subscriber.cursor>`
     """
 
     data: T
     topic: str | None = None
     metadata: Mapping[str, Any] = NO_METADATA
+    id: str | None = None
 
     def __repr__(self) -> str:
-        return (
-            f"Message(data={self.data!r}, topic={self.topic!r}, metadata={dict(self.metadata)!r})"
-        )
+        text = f"data={self.data!r}, topic={self.topic!r}, metadata={dict(self.metadata)!r}"
+        return f"Message({text})" if self.id is None else f"Message({text}, id={self.id!r})"

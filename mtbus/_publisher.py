@@ -140,7 +140,10 @@ class Publisher(Generic[T]):
         :raises TypeError: before publishing anything, if an item is not a
             ``(data, topic, metadata)`` tuple
         """
-        items = list(messages)
+        items = [
+            (item.data, item.topic, item.metadata) if isinstance(item, Message) else item
+            for item in messages
+        ]
         for item in items:
             if not isinstance(item, tuple) or len(item) != 3:
                 raise TypeError(
@@ -213,7 +216,7 @@ class Publisher(Generic[T]):
         try:
             for message in pending:
                 try:
-                    await self.publish(*message)
+                    await self.publish(message.data, message.topic, message.metadata)
                 except Exception as error:
                     logger.error(
                         "publishing to topic %r of %r failed",

@@ -65,6 +65,7 @@ class Subscriber(Generic[T]):
         "_capacity",
         "_channel",
         "_closed",
+        "_cursor",
         "_delivered",
         "_dropped",
         "_not_empty",
@@ -82,8 +83,10 @@ class Subscriber(Generic[T]):
         buffer_size: int,
         overflow: Overflow,
         sequence: int,
+        cursor: str | None = None,
     ) -> None:
         self._channel = channel
+        self._cursor = cursor
         self._topics = topics
         self._buffer_size = buffer_size
         self._capacity = buffer_size or sys.maxsize
@@ -109,6 +112,16 @@ class Subscriber(Generic[T]):
     def topics(self) -> tuple[str, ...] | None:
         """The patterns this subscriber asked for, or ``None`` if it receives every message."""
         return self._topics
+
+    @property
+    def cursor(self) -> str | None:
+        """The :attr:`~mtbus.Message.id` of the last message received, to resume after it.
+
+        Pass it back as ``channel.subscribe(..., since=cursor)`` (after a restart, say) to
+        receive what was published after that message and is still kept. ``None`` before
+        the first message, and always with a backend that keeps no messages (memory).
+        """
+        return self._cursor
 
     @property
     def is_closed(self) -> bool:
@@ -141,6 +154,7 @@ class Subscriber(Generic[T]):
                 waiting = self._not_empty = anyio.Event()
             await waiting.wait()
         message = queue.popleft()
+        self._cursor = message[3]
         if self._not_full is not None:
             self._wake_publishers()
         return message
@@ -157,6 +171,7 @@ class Subscriber(Generic[T]):
                 raise self._drained()
             raise anyio.WouldBlock(f"no message waiting for {self!r}")
         message = self._queue.popleft()
+        self._cursor = message[3]
         if self._not_full is not None:
             self._wake_publishers()
         return message

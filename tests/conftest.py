@@ -1,6 +1,14 @@
 from __future__ import annotations
 
+import uuid
+from typing import TYPE_CHECKING
+
 import pytest
+
+from redis_server import RedisServer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @pytest.fixture(
@@ -10,3 +18,25 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Every async test runs on both backends; a missing trio fails instead of being skipped."""
     backend: str = request.param
     return backend
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the session; tests keep apart by using their own channels."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+def channel_name(request: pytest.FixtureRequest) -> str:
+    """A channel name no other test uses, so tests sharing one Redis never meet."""
+    return f"test.{uuid.uuid4().hex}"

@@ -1,24 +1,27 @@
-"""The backend seam: the same channel contract over the memory backend and over a transport.
+"""The backend seam: the same channel contract over memory, a relay, and a real Redis.
 
 ``RelayBackend`` is a stand-in for a network transport: records leave the publisher, travel
-through a stream, and a pump task (one per channel, as a Redis reader would be) hands them
-to the channel's local delivery. The contract tests run over it and over the default memory
-backend, and must not be able to tell the difference except for publish's return value.
+through a stream, and a pump task (one per channel, as a Redis reader is) hands them to the
+channel's local delivery. The contract tests run over it, over the default memory backend
+and over :class:`~mtbus.backends.RedisBackend` with a real ``redis-server``, and must not be
+able to tell the difference except for publish's return value over the relay.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 
-from mtbus import Channel, ChannelClosedError
-from mtbus.backends import Backend, Deliver, Link, MemoryBackend
+from mtbus import Channel, ChannelClosedError, ChannelError
+from mtbus.backends import Backend, ChannelPort, MemoryBackend, RedisBackend
 
 if TYPE_CHECKING:
-    from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
+    from anyio.abc import TaskStatus
+
+    from mtbus import Subscriber
 
 pytestmark = pytest.mark.anyio
 
@@ -26,45 +29,71 @@ Record = tuple[str | None, Any, Mapping[str, Any]]
 
 
 class RelayLink:
-    def __init__(self, sender: ObjectSendStream[Record]) -> None:
-        self._sender = sender
+    def __init__(self, port: ChannelPort, records: list[Record]) -> None:
+        self._port = port
+        self._records = records
+        self._sender, self._receiver = anyio.create_memory_object_stream[Record](16)
 
-    async def send(self, topic: str | None, data: Any, metadata: Mapping[str, Any]) -> int:
-        await self._sender.send((topic, data, metadata))
+    def send(
+        self, topic: str | None, data: Any, metadata: Mapping[str, Any]
+    ) -> Coroutine[Any, Any, int]:
+        return self._send((topic, data, metadata))
+
+    async def _send(self, record: Record) -> int:
+        await self._sender.send(record)
         return 0  # delivery happens later, elsewhere: this process cannot count it
+
+    async def run(self, *, task_status: TaskStatus[None]) -> None:
+        task_status.started()
+        async with self._receiver:
+            async for record in self._receiver:
+                self._records.append(record)
+                await self._port.deliver(*record)
+
+    def attach(
+        self,
+        subscriber: Subscriber[Any],
+        *,
+        since: str | None,
+        group: str | None,
+        consumer: str | None,
+    ) -> bool:
+        return True
 
     async def aclose(self) -> None:
         await self._sender.aclose()
 
 
 class RelayBackend:
-    def __init__(self, group: TaskGroup) -> None:
-        self._group = group
+    def __init__(self) -> None:
         self.records: list[Record] = []
 
-    def connect(self, channel: str, deliver: Deliver) -> Link:
-        sender, receiver = anyio.create_memory_object_stream[Record](16)
-        self._group.start_soon(self._pump, receiver, deliver)
-        return RelayLink(sender)
-
-    async def _pump(self, receiver: ObjectReceiveStream[Record], deliver: Deliver) -> None:
-        async with receiver:
-            async for record in receiver:
-                self.records.append(record)
-                await deliver(*record)
+    def connect(self, channel: ChannelPort) -> RelayLink:
+        return RelayLink(channel, self.records)
 
 
-@pytest.fixture(params=["memory", "relay"])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+@pytest.fixture(params=["memory", "relay", "redis"])
+def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
-        yield MemoryBackend()
-        return
-    async with anyio.create_task_group() as group:
-        yield RelayBackend(group)
+        return MemoryBackend()
+    if request.param == "relay":
+        return RelayBackend()
+    url: str = request.getfixturevalue("redis_url")
+    return RedisBackend(url)
 
 
-async def test_messages_arrive_in_order_with_topics_and_metadata(backend: Backend) -> None:
-    channel = Channel[int]("orders", backend=backend)
+@pytest.fixture
+async def channel(backend: Backend, channel_name: str) -> AsyncIterator[Channel[Any]]:
+    async with Channel[Any](channel_name, backend=backend) as channel:
+        yield channel
+
+
+def published_count(backend: Backend, expected: int) -> int:
+    """What publish returns: the relay cannot count deliveries made in another process."""
+    return 0 if isinstance(backend, RelayBackend) else expected
+
+
+async def test_messages_arrive_in_order_with_topics_and_metadata(channel: Channel[Any]) -> None:
     subscriber = await channel.subscribe("order.*")
     for number in range(20):
         await channel.publish(number, topic=f"order.n{number}", metadata={"n": number})
@@ -73,44 +102,86 @@ async def test_messages_arrive_in_order_with_topics_and_metadata(backend: Backen
     assert [message.data for message in received] == list(range(20))
     assert [message.topic for message in received] == [f"order.n{n}" for n in range(20)]
     assert [message.metadata for message in received] == [{"n": n} for n in range(20)]
-    await channel.close()
 
 
-async def test_wildcards_and_broadcasts_route_the_same(backend: Backend) -> None:
-    channel = Channel[str]("events", backend=backend)
+async def test_wildcards_and_broadcasts_route_the_same(channel: Channel[Any]) -> None:
     users = await channel.subscribe(["user.*", "user.#"])
     systems = await channel.subscribe("system.#")
+    everything = await channel.subscribe()
     await channel.publish("login", topic="user.login")
     await channel.publish("boot", topic="system.boot.done")
+    await channel.publish("nobody", topic="billing.paid")
     await channel.broadcast("all")
     with anyio.fail_after(5):
         assert [(await users.receive()).data for _ in range(2)] == ["login", "all"]
         assert [(await systems.receive()).data for _ in range(2)] == ["boot", "all"]
-    await channel.close()
+        assert [(await everything.receive()).data for _ in range(4)] == [
+            "login",
+            "boot",
+            "nobody",
+            "all",
+        ]
+    assert users.statistics().pending == systems.statistics().pending == 0
 
 
-async def test_close_ends_iteration_after_the_queued_messages(backend: Backend) -> None:
-    channel = Channel[int]("events", backend=backend)
+async def test_publish_counts_the_local_subscribers_reached(
+    backend: Backend, channel: Channel[Any]
+) -> None:
+    one = await channel.subscribe("a.*")
+    two = await channel.subscribe("#")
+    assert await channel.publish("x", topic="a.b") == published_count(backend, 2)
+    assert await channel.publish("y", topic="c") == published_count(backend, 1)
+    with anyio.fail_after(5):
+        assert (await one.receive()).data == "x"
+        assert [(await two.receive()).data for _ in range(2)] == ["x", "y"]
+
+
+async def test_a_slow_subscriber_under_block_loses_nothing(channel: Channel[Any]) -> None:
+    subscriber = await channel.subscribe(buffer_size=2)
+    received: list[int] = []
+
+    async def consume() -> None:
+        async for message in subscriber:
+            received.append(message.data)
+            if len(received) == 50:
+                return
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(consume)
+            for number in range(50):
+                await channel.publish(number, topic="n")
+    assert received == list(range(50))
+    assert subscriber.statistics().dropped == 0
+
+
+async def test_close_ends_iteration_after_the_queued_messages(channel: Channel[Any]) -> None:
     subscriber = await channel.subscribe()
     await channel.publish(1)
     with anyio.fail_after(5):
         first = await subscriber.receive()
+    await channel.publish(2)
+    with anyio.fail_after(5):
+        while subscriber.statistics().pending == 0:
+            await anyio.sleep(0.01)
     await channel.close()
     assert first.data == 1
-    assert [message async for message in subscriber] == []
+    assert [message.data async for message in subscriber] == [2]
     with pytest.raises(ChannelClosedError):
-        await channel.publish(2)
+        await channel.publish(3)
+    with pytest.raises(ChannelClosedError):
+        await channel.subscribe()
 
 
-async def test_a_transport_sees_each_record_once_whatever_the_subscribers() -> None:
-    async with anyio.create_task_group() as group:
-        relay = RelayBackend(group)
-        channel = Channel[int]("events", backend=relay)
+async def test_a_transport_sees_each_record_once_whatever_the_subscribers(
+    channel_name: str,
+) -> None:
+    relay = RelayBackend()
+    async with Channel[int](channel_name, backend=relay) as channel:
         subscribers = [await channel.subscribe() for _ in range(3)]
         assert await channel.publish(7, topic="a.b") == 0
         with anyio.fail_after(5):
             assert [(await s.receive()).data for s in subscribers] == [7, 7, 7]
-        await channel.close()
     assert relay.records == [("a.b", 7, {})]
 
 
@@ -122,3 +193,20 @@ async def test_the_memory_backend_delivers_before_publish_returns() -> None:
     assert await one.publish(1) == 1
     assert subscriber.receive_nowait().data == 1
     assert repr(backend) == "MemoryBackend()"
+
+
+async def test_the_memory_backend_refuses_since_and_groups() -> None:
+    channel = Channel[int]("one")
+    with pytest.raises(ChannelError, match=r"MemoryBackend keeps no messages, so since='0'"):
+        await channel.subscribe(since="0")
+    with pytest.raises(ChannelError, match=r"so group='workers' cannot be honoured"):
+        await channel.subscribe(group="workers")
+    assert channel.subscriber_count == 0
+
+
+async def test_a_channel_is_entered_once() -> None:
+    async with Channel[int]("one") as channel:
+        with pytest.raises(ChannelError, match=r"is already open: enter it once"):
+            await channel.__aenter__()
+    with pytest.raises(ChannelClosedError, match=r"cannot open .* it is closed"):
+        await channel.__aenter__()

@@ -98,7 +98,8 @@ async def test_every_subscriber_gets_the_same_immutable_message() -> None:
     with pytest.raises(AttributeError):
         message.data = {}  # type: ignore[misc]
     assert message == Message({"x": 1}, "a", {"source": 1})
-    data, topic, _ = message
+    data, topic, _, message_id = message
+    assert message_id is None  # memory keeps no messages, so gives them no ID
     assert (data, topic) == ({"x": 1}, "a")
     assert repr(message) == "Message(data={'x': 1}, topic='a', metadata={'source': 1})"
 

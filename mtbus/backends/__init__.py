@@ -1,20 +1,38 @@
-"""Where a channel's messages travel: the backend interface, and the in-memory default.
+"""Where a channel's messages travel: the backend interface, memory, and Redis.
 
 A :class:`~mtbus.Channel` keeps routing, queues and overflow policies to itself; its
 backend only moves ``(topic, data, metadata)`` records from publishers to every
 process's channel of that name. :class:`MemoryBackend` (the default) hands each record
-straight to the local subscribers.
+straight to the local subscribers; :class:`RedisBackend` carries them over Redis Streams
+(``pip install 'mtbus[redis]'``), encoded by a :class:`Codec`.
 """
 
 from __future__ import annotations
 
 from ._base import Backend as Backend
+from ._base import ChannelPort as ChannelPort
 from ._base import Deliver as Deliver
 from ._base import Link as Link
+from ._codecs import Codec as Codec
+from ._codecs import JsonCodec as JsonCodec
+from ._codecs import MsgpackCodec as MsgpackCodec
+from ._codecs import UnsafePickleCodec as UnsafePickleCodec
 from ._memory import MemoryBackend as MemoryBackend
+from ._redis import RedisBackend as RedisBackend
 
-__all__ = ("Backend", "Deliver", "Link", "MemoryBackend")
+__all__ = (
+    "Backend",
+    "ChannelPort",
+    "Codec",
+    "Deliver",
+    "JsonCodec",
+    "Link",
+    "MemoryBackend",
+    "MsgpackCodec",
+    "RedisBackend",
+    "UnsafePickleCodec",
+)
 
-for _name in ("Backend", "Link", "MemoryBackend"):
+for _name in __all__:
     globals()[_name].__module__ = __name__
 del _name

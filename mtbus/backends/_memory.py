@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import ChannelError
 
 if TYPE_CHECKING:
-    from ._base import Deliver
+    from anyio.abc import TaskStatus
+
+    from .._subscriber import Subscriber
+    from ._base import ChannelPort
 
 
 class MemoryBackend:
@@ -13,7 +18,8 @@ class MemoryBackend:
 
     There is no serialisation, no copy and no extra task: ``publish`` queues the message
     for the matching subscribers before it returns (or waits for room, under the ``block``
-    overflow policy). One instance may serve any number of channels.
+    overflow policy). One instance may serve any number of channels. Nothing is kept once
+    delivered, so ``since=`` and consumer groups need another backend.
     """
 
     __slots__ = ()
@@ -21,9 +27,9 @@ class MemoryBackend:
     def __repr__(self) -> str:
         return "MemoryBackend()"
 
-    def connect(self, channel: str, deliver: Deliver) -> _MemoryLink:
-        """Attach a channel: what it publishes goes straight to its own *deliver*."""
-        return _MemoryLink(deliver)
+    def connect(self, channel: ChannelPort) -> _MemoryLink:
+        """Attach a channel: what it publishes goes straight to its own delivery."""
+        return _MemoryLink(channel)
 
 
 class _MemoryLink:
@@ -31,8 +37,29 @@ class _MemoryLink:
 
     __slots__ = ("send",)
 
-    def __init__(self, deliver: Deliver) -> None:
-        self.send = deliver
+    def __init__(self, channel: ChannelPort) -> None:
+        self.send = channel.deliver
+
+    async def run(self, *, task_status: TaskStatus[None]) -> None:
+        """Nothing to connect to or to serve."""
+        task_status.started()
+
+    def attach(
+        self,
+        subscriber: Subscriber[Any],
+        *,
+        since: str | None,
+        group: str | None,
+        consumer: str | None,
+    ) -> bool:
+        """Route to every subscriber at once; refuse what needs kept messages."""
+        if since is not None or group is not None:
+            option = f"since={since!r}" if since is not None else f"group={group!r}"
+            raise ChannelError(
+                f"MemoryBackend keeps no messages, so {option} cannot be honoured: "
+                f"use a backend that does, such as RedisBackend"
+            )
+        return True
 
     async def aclose(self) -> None:
         """Nothing to release: the channel itself drops its subscribers."""

@@ -1,0 +1,699 @@
+"""Channels over Redis Streams: one stream per channel, shared by every process that uses it.
+
+Publishing appends an entry (``XADD`` with an approximate ``MAXLEN``); one reader task per
+channel and process (the *pump*) reads the stream with blocking ``XREAD`` calls from the
+last entry it delivered and fans each entry out to the local subscribers, so every process
+sees one total order, and a dropped connection costs a retry, not messages. Subscribers
+with ``since=`` catch up from the stream before they join the pump; consumer-group members
+each have a reader of their own (``XREADGROUP``), acknowledge what their subscriber has
+received, and claim what a dead member left pending (``XAUTOCLAIM``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+import socket
+from contextlib import suppress
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, cast
+from urllib.parse import urlsplit
+
+import anyio
+
+from .._checks import check_count, check_seconds
+from .._exceptions import ChannelError, ChannelGapError, MessageDecodeError
+from .._message import NO_METADATA, Message
+from .._topics import TopicMatcher
+from ._codecs import Codec, JsonCodec, safe_codecs
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine, Mapping
+
+    import coredis
+    from anyio.abc import TaskGroup, TaskStatus
+
+    from .._subscriber import Subscriber
+    from ._base import ChannelPort
+
+_logger = logging.getLogger("mtbus")
+
+_new_message = tuple.__new__
+_MESSAGE_ID = re.compile(r"\d+(-\d+)?")
+_START: Final = "0-0"  # before the first entry of any stream
+_BLOCK_MS: Final = 1000  # how long a blocking read waits before readers look around
+_RETRY_FIRST: Final = 0.05  # seconds before the first reconnection attempt
+_RETRY_MAX: Final = 5.0  # the longest wait between attempts
+
+
+def _import_coredis() -> Any:
+    try:
+        import coredis
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(
+            "RedisBackend needs the coredis package. Install it with: pip install 'mtbus[redis]'"
+        ) from error
+    return coredis
+
+
+def _order(entry_id: str) -> tuple[int, int]:
+    """Sort key of a stream entry ID (``"1700000000000-3"`` -> ``(1700000000000, 3)``)."""
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
+def _entry_id(entry: Any) -> str:
+    """A stream entry's ID as text."""
+    identifier = entry.identifier
+    return identifier.decode() if isinstance(identifier, bytes) else str(identifier)
+
+
+def check_since(since: str) -> str:
+    """A ``since=`` argument as a concrete entry ID, ``"$"`` kept as is."""
+    if since == "$":
+        return since
+    if not _MESSAGE_ID.fullmatch(since):
+        raise ValueError(
+            f"invalid since {since!r}: expected a message ID like '1700000000000-0', "
+            f"'0' (the oldest kept) or '$' (only new messages)"
+        )
+    return since if "-" in since else f"{since}-0"
+
+
+class RedisBackend:
+    """Carry channels over Redis Streams, so several processes (and hosts) share them.
+
+    Each channel is one stream, ``{key_prefix}{<channel name>}``, trimmed to about
+    *maxlen* entries. Topic patterns are matched in each process, with the same rules as
+    in memory. A channel over Redis must be entered (``async with channel:``) to connect;
+    publishing returns once the message is in Redis *and* queued for this process's own
+    matching subscribers, as in memory.
+
+    Needs ``pip install 'mtbus[redis]'`` (the anyio-native client coredis, so it runs on
+    asyncio and trio).
+
+    :param url: ``redis://[user:password@]host:port/db``, ``rediss://`` (TLS) or
+        ``unix:///path/to/socket``
+    :param maxlen: about how many messages each stream keeps (Redis trims whole nodes,
+        so a few more may stay); a reader that falls further behind sees a gap, which is
+        reported, never silent
+    :param codec: how payloads become bytes (default :class:`JsonCodec`); receivers also
+        decode the safe codecs (JSON, MessagePack), and an unsafe one only if it is
+        their own
+    :param max_message_bytes: the largest encoded message publish accepts
+    :param key_prefix: the start of every stream key
+    :param claim_idle: seconds a message may stay unacknowledged with a consumer-group
+        member before another member claims it (the first one presumably died)
+    :param on_error: called with each :exc:`~mtbus.ChannelGapError` and
+        :exc:`~mtbus.MessageDecodeError` (they are also logged and counted)
+    """
+
+    __slots__ = (
+        "_accepted",
+        "_claim_idle",
+        "_codec",
+        "_coredis",
+        "_key_prefix",
+        "_max_message_bytes",
+        "_maxlen",
+        "_on_error",
+        "_url",
+    )
+
+    def __init__(
+        self,
+        url: str = "redis://localhost:6379/0",
+        *,
+        maxlen: int = 10_000,
+        codec: Codec | None = None,
+        max_message_bytes: int = 1 << 20,
+        key_prefix: str = "mtbus:",
+        claim_idle: float = 30.0,
+        on_error: Callable[[ChannelError], object] | None = None,
+    ) -> None:
+        self._coredis = _import_coredis()
+        self._url = _check_url(url)
+        self._maxlen = check_count(maxlen, "maxlen", minimum=1)
+        self._codec = JsonCodec() if codec is None else _check_codec(codec)
+        self._accepted = {**safe_codecs(), self._codec.name: self._codec}
+        self._max_message_bytes = check_count(max_message_bytes, "max_message_bytes", minimum=1)
+        if not isinstance(key_prefix, str):
+            kind = type(key_prefix).__name__
+            raise TypeError(f"key_prefix must be a str, not {kind}: {key_prefix!r}")
+        self._key_prefix = key_prefix
+        self._claim_idle = check_seconds(claim_idle, "claim_idle", positive=True)
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error must be callable or None, not {on_error!r}")
+        self._on_error = on_error
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self._url!r}, maxlen={self._maxlen}, codec={self._codec!r})"
+
+    @property
+    def url(self) -> str:
+        """The server's URL."""
+        return self._url
+
+    def key(self, channel: str) -> str:
+        """The Redis key of the stream that carries *channel*."""
+        return f"{self._key_prefix}{{{channel}}}"
+
+    def connect(self, channel: ChannelPort) -> _RedisLink:
+        """Attach a channel; nothing touches the network before ``async with channel:``."""
+        return _RedisLink(self, channel)
+
+    # -- what the links share ------------------------------------------------------------
+
+    def _client(self) -> coredis.Redis[bytes]:
+        client: coredis.Redis[bytes] = self._coredis.Redis.from_url(self._url)
+        return client
+
+    def _append(
+        self, client: coredis.Redis[bytes], key: str, fields: dict[str, bytes | str]
+    ) -> Any:
+        token = self._coredis.PureToken
+        return client.xadd(
+            key,
+            fields,
+            trim_strategy=token.MAXLEN,
+            threshold=self._maxlen,
+            trim_operator=token.APPROXIMATELY,
+        )
+
+    def _encode(
+        self, channel: str, topic: str | None, data: Any, metadata: Mapping[str, Any]
+    ) -> dict[str, bytes | str]:
+        """The stream entry for one message; raises if it cannot be sent."""
+        codec = self._codec
+        try:
+            payload = codec.encode(data)
+            extra = codec.encode(dict(metadata)) if metadata else b""
+        except (TypeError, ValueError, OverflowError) as error:
+            raise TypeError(
+                f"cannot encode a message for channel {channel!r} with {codec!r}: {error}"
+            ) from error
+        size = len(payload) + len(extra) + (len(topic.encode()) if topic else 0)
+        if size > self._max_message_bytes:
+            raise ValueError(
+                f"message of {size} bytes for channel {channel!r} is larger than "
+                f"max_message_bytes={self._max_message_bytes}"
+            )
+        fields: dict[str, bytes | str] = {"c": codec.name, "d": payload}
+        if topic is not None:
+            fields["t"] = topic
+        if extra:
+            fields["m"] = extra
+        return fields
+
+    def _decode(self, channel: str, entry: Any) -> Message[Any] | MessageDecodeError:
+        """The message a stream entry carries, or why it cannot be had."""
+        entry_id = _entry_id(entry)
+        fields = entry.field_values or {}
+        try:
+            codec_name = fields[b"c"].decode()
+            payload = fields[b"d"]
+        except (KeyError, UnicodeDecodeError):
+            names = sorted(name.decode(errors="replace") for name in fields)
+            return MessageDecodeError(channel, entry_id, f"not an mtbus message (fields {names})")
+        codec = self._accepted.get(codec_name)
+        if codec is None:
+            return MessageDecodeError(channel, entry_id, _refusal(codec_name))
+        try:
+            data = codec.decode(payload)
+            metadata = codec.decode(fields[b"m"]) if b"m" in fields else None
+            topic = fields[b"t"].decode() if b"t" in fields else None
+        except Exception as error:  # a codec may raise anything on bad bytes
+            return MessageDecodeError(channel, entry_id, f"{codec_name}: {error!r}")
+        if metadata is None:
+            frozen: Mapping[str, Any] = NO_METADATA
+        elif isinstance(metadata, dict):
+            frozen = MappingProxyType(metadata)
+        else:
+            return MessageDecodeError(channel, entry_id, f"metadata is not a mapping: {metadata!r}")
+        message: Message[Any] = _new_message(Message, (data, topic, frozen, entry_id))
+        return message
+
+    def _report(self, port: ChannelPort, error: ChannelError) -> None:
+        port.report(error)
+        if self._on_error is not None:
+            try:
+                self._on_error(error)
+            except Exception:
+                _logger.exception("on_error hook of %r failed", self)
+
+
+class _Waiter:
+    """A publisher waiting for the pump to deliver its own message locally."""
+
+    __slots__ = ("delivered", "done")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.delivered = 0
+
+
+class _RedisLink:
+    """One channel's stream: its publisher side, its pump, and its subscribers' readers."""
+
+    def __init__(self, backend: RedisBackend, port: ChannelPort) -> None:
+        self._backend = backend
+        self._port = port
+        self._key = backend.key(port.name)
+        self._client: coredis.Redis[bytes] | None = None
+        self._tasks: TaskGroup | None = None
+        self._position = _START  # the last entry whose local delivery has started
+        # Publishers of this process waiting for the pump to deliver their entry, and
+        # what the pump delivered while publishers were still waiting for XADD's reply.
+        self._publishing = 0
+        self._waiters: dict[str, _Waiter] = {}
+        self._outcomes: dict[str, int] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None]) -> None:
+        """Connect, find the stream's end, and pump until the channel closes."""
+        client = self._backend._client()
+        try:
+            async with client:
+                try:
+                    with anyio.fail_after(10):
+                        self._position = await self._last_id(client)
+                except (
+                    OSError,
+                    TimeoutError,
+                    self._backend._coredis.exceptions.RedisError,
+                ) as error:
+                    raise ChannelError(
+                        f"cannot connect channel {self._port.name!r} to Redis at "
+                        f"{self._backend.url}: {error}"
+                    ) from error
+                async with anyio.create_task_group() as tasks:
+                    self._client, self._tasks = client, tasks
+                    tasks.start_soon(self._pump, client)
+                    task_status.started()
+        finally:
+            self._client = self._tasks = None
+            self._settle_all()
+
+    async def aclose(self) -> None:
+        """Stop every reader of this channel; publishers waiting on delivery get 0."""
+        if self._tasks is not None:
+            self._tasks.cancel_scope.cancel()
+        self._settle_all()
+
+    def _running(self, action: str) -> TaskGroup:
+        self._connected(action)
+        return cast("TaskGroup", self._tasks)  # set together with the client
+
+    def _connected(self, action: str) -> coredis.Redis[bytes]:
+        if self._client is None:
+            raise ChannelError(
+                f"cannot {action} channel {self._port.name!r}: a channel over Redis must be "
+                f"opened first, with `async with channel:`"
+            )
+        return self._client
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def send(
+        self, topic: str | None, data: Any, metadata: Mapping[str, Any]
+    ) -> Coroutine[Any, Any, int]:
+        """Encode now (so a bad payload raises at the call), append when awaited."""
+        client = self._connected("publish to")
+        fields = self._backend._encode(self._port.name, topic, data, metadata)
+        return self._publish(client, fields)
+
+    async def _publish(self, client: coredis.Redis[bytes], fields: dict[str, bytes | str]) -> int:
+        self._publishing += 1
+        try:
+            try:
+                entry_id = (await self._backend._append(client, self._key, fields)).decode()
+            except (OSError, self._backend._coredis.exceptions.ConnectionError) as error:
+                raise ChannelError(
+                    f"cannot publish to channel {self._port.name!r}: {error}"
+                ) from error
+            if self._tasks is None:
+                return 0
+            if _order(entry_id) <= _order(self._position):  # the pump was quicker
+                return self._outcomes.pop(entry_id, 0)
+            waiter = self._waiters[entry_id] = _Waiter()
+            try:
+                await waiter.done.wait()
+            finally:
+                self._waiters.pop(entry_id, None)
+            return waiter.delivered
+        finally:
+            self._publishing -= 1
+            if not self._publishing:
+                self._outcomes.clear()
+
+    def _settle(self, entry_id: str, delivered: int) -> None:
+        """Tell the publisher of *entry_id* (if it is this process) how many received it."""
+        if not self._publishing:
+            return
+        waiter = self._waiters.pop(entry_id, None)
+        if waiter is None:
+            self._outcomes[entry_id] = delivered  # its publisher has not heard back from XADD
+        else:
+            waiter.delivered = delivered
+            waiter.done.set()
+
+    def _settle_passed(self) -> None:
+        """Release publishers whose entries the pump went past without delivering."""
+        position = _order(self._position)
+        for entry_id in [i for i in self._waiters if _order(i) <= position]:
+            self._settle(entry_id, 0)
+
+    def _settle_all(self) -> None:
+        for waiter in self._waiters.values():
+            waiter.done.set()
+        self._waiters.clear()
+
+    # -- the pump: the stream, in order, to every local subscriber --------------------------
+
+    async def _pump(self, client: coredis.Redis[bytes]) -> None:
+        deliver = self._port.deliver
+        decode = self._backend._decode
+        channel = self._port.name
+        retry = _Retry(f"reader of channel {channel!r}")
+        behind = False  # whether entries may have been trimmed under the reader
+        while True:
+            try:
+                if behind:
+                    entries = await self._read_checked(client, self._position)
+                else:
+                    entries = await self._read_new(client, self._position)
+            except retry.errors as error:
+                await retry.wait(error)
+                behind = True
+                continue
+            retry.reset()
+            for entry in entries:
+                entry_id = self._position = _entry_id(entry)
+                message = decode(channel, entry)
+                if isinstance(message, MessageDecodeError):
+                    self._backend._report(self._port, message)
+                    self._settle(entry_id, 0)
+                    continue
+                try:
+                    delivered = await deliver(
+                        message.topic, message.data, message.metadata, entry_id
+                    )
+                except ChannelError:  # a full "error" subscriber: counted as its drop already
+                    delivered = 0
+                self._settle(entry_id, delivered)
+            if self._waiters:
+                self._settle_passed()
+            behind = len(entries) >= _BATCH
+
+    async def _read_new(self, client: coredis.Redis[bytes], after: str) -> tuple[Any, ...]:
+        """The next entries after *after*, waiting up to a second for some."""
+        found = await client.xread({self._key: after}, count=_BATCH, block=_BLOCK_MS)
+        return () if not found else next(iter(found.values()))
+
+    async def _read_checked(self, client: coredis.Redis[bytes], after: str) -> tuple[Any, ...]:
+        """The next entries after *after*, reporting a gap if entries after it are gone.
+
+        Redis silently resumes at the oldest entry it still has, so the reader checks, in
+        the same transaction, that its cursor entry is still there (trimming removes the
+        oldest entries first: if the cursor survived, nothing after it was trimmed).
+        """
+        async with client.pipeline(transaction=True) as pipe:
+            cursor_entry = pipe.xrange(self._key, after, after)
+            oldest = pipe.xrange(self._key, "-", "+", count=1)
+            newer = pipe.xread({self._key: after}, count=_BATCH)
+        found = await newer
+        entries = () if not found else next(iter(found.values()))
+        if after != _START and not await cursor_entry:
+            first = await oldest
+            if not first or _order(_entry_id(first[0])) > _order(after):
+                resumed = _entry_id(entries[0]) if entries else None
+                error = ChannelGapError(self._port.name, after, resumed)
+                self._backend._report(self._port, error)
+        return entries
+
+    async def _last_id(self, client: coredis.Redis[bytes]) -> str:
+        newest = await client.xrevrange(self._key, "+", "-", count=1)
+        return _entry_id(newest[0]) if newest else _START
+
+    # -- subscribers the backend feeds itself ----------------------------------------------
+
+    def attach(
+        self,
+        subscriber: Subscriber[Any],
+        *,
+        since: str | None,
+        group: str | None,
+        consumer: str | None,
+    ) -> bool:
+        """Plain subscribers join the pump; ``since=`` catches up first; groups read alone."""
+        if since is not None:
+            since = check_since(since)
+        if since is None and group is None:
+            return True
+        tasks = self._running("subscribe to")
+        if group is not None:
+            _check_group_options(subscriber, group, consumer)
+            member = _GroupMember(
+                self, subscriber, group, consumer or _default_consumer(subscriber)
+            )
+            tasks.start_soon(member.serve, "$" if since is None else since)
+            return False
+        if since is None or since == "$":
+            return True
+        subscriber._cursor = since
+        tasks.start_soon(self._catch_up, subscriber, since)
+        return False
+
+    async def _catch_up(self, subscriber: Subscriber[Any], since: str) -> None:
+        """Deliver the kept entries after *since* to *subscriber*, then hand it to the pump.
+
+        The pump delivers everything after its position, so the subscriber joins it at a
+        moment when it has had every entry up to that position: the check and the join
+        happen with no await in between.
+        """
+        client = self._connected("subscribe to")
+        wants = _matcher_for(subscriber)
+        retry = _Retry(f"catch-up reader of channel {self._port.name!r}")
+        cursor = "0-0" if since == _START else since
+        while not subscriber.is_closed:
+            try:
+                entries = await self._read_checked(client, cursor)
+            except retry.errors as error:
+                await retry.wait(error)
+                continue
+            retry.reset()
+            position = _order(self._position)
+            due = [entry for entry in entries if _order(_entry_id(entry)) <= position]
+            if not due:
+                self._port.admit(subscriber)
+                return
+            for entry in due:
+                cursor = _entry_id(entry)
+                message = self._backend._decode(self._port.name, entry)
+                if isinstance(message, MessageDecodeError):
+                    self._backend._report(self._port, message)
+                elif wants(message.topic):
+                    await self._port.deliver_to(subscriber, message)
+
+
+_BATCH: Final = 100  # entries per read
+
+
+class _GroupMember:
+    """One consumer-group member: reads its share, acks what its subscriber received."""
+
+    def __init__(
+        self, link: _RedisLink, subscriber: Subscriber[Any], group: str, consumer: str
+    ) -> None:
+        self._link = link
+        self._subscriber = subscriber
+        self._group = group
+        self._consumer = consumer
+        self._wants = _matcher_for(subscriber)
+        self._unacked: dict[str, None] = {}  # delivered to the queue, oldest first
+        self._taken = (
+            0  # how many of the delivered ones the subscriber had received at the last ack
+        )
+
+    async def serve(self, start: str) -> None:
+        link = self._link
+        client = link._connected("subscribe to")
+        key = link._key
+        subscriber = self._subscriber
+        retry = _Retry(f"group {self._group!r} reader of channel {link._port.name!r}")
+        pending_first = True  # after (re)connecting, our own unacknowledged entries come first
+        claim_every = link._backend._claim_idle
+        next_claim = anyio.current_time() + claim_every
+        try:
+            while not subscriber.is_closed:
+                try:
+                    if pending_first:
+                        await self._create_group(client, start)
+                    await self._acknowledge(client)
+                    if pending_first:
+                        entries = await self._read(client, "0", block=None)
+                        pending_first = len(entries) >= _BATCH
+                    elif anyio.current_time() >= next_claim:
+                        entries = await self._claim(client)
+                        next_claim = anyio.current_time() + claim_every
+                    else:
+                        entries = await self._read(client, ">", block=_BLOCK_MS)
+                except retry.errors as error:
+                    await retry.wait(error)
+                    pending_first = True
+                    continue
+                retry.reset()
+                skipped = []
+                for entry in entries:
+                    entry_id = _entry_id(entry)
+                    if entry_id in self._unacked:
+                        continue  # re-read after a reconnect: already queued
+                    if not entry.field_values:  # claimed, but trimmed meanwhile
+                        link._backend._report(
+                            link._port, ChannelGapError(link._port.name, entry_id, None)
+                        )
+                        skipped.append(entry_id)
+                        continue
+                    message = link._backend._decode(link._port.name, entry)
+                    if isinstance(message, MessageDecodeError):
+                        link._backend._report(link._port, message)
+                        skipped.append(entry_id)
+                    elif not self._wants(message.topic):
+                        skipped.append(entry_id)
+                    elif await link._port.deliver_to(subscriber, message):
+                        self._unacked[entry_id] = None
+                if skipped:
+                    await client.xack(key, self._group, skipped)
+        finally:
+            # What is not acknowledged stays pending, and another member claims it later.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2), suppress(*retry.errors):
+                await self._acknowledge(client)
+
+    async def _create_group(self, client: coredis.Redis[bytes], start: str) -> None:
+        try:
+            await client.xgroup_create(self._link._key, self._group, start, mkstream=True)
+        except self._link._backend._coredis.exceptions.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    async def _read(
+        self, client: coredis.Redis[bytes], after: str, *, block: int | None
+    ) -> tuple[Any, ...]:
+        subscriber = self._subscriber
+        room = subscriber._capacity - len(subscriber._queue)
+        found = await client.xreadgroup(
+            self._group,
+            self._consumer,
+            {self._link._key: after},
+            count=max(1, min(room, _BATCH)),
+            block=block,
+        )
+        return () if not found else next(iter(found.values()))
+
+    async def _claim(self, client: coredis.Redis[bytes]) -> tuple[Any, ...]:
+        idle = int(self._link._backend._claim_idle * 1000)
+        claimed = await client.xautoclaim(
+            self._link._key, self._group, self._consumer, idle, _START, count=_BATCH
+        )
+        entries: tuple[Any, ...] = claimed[1]
+        for gone in claimed[2] if len(claimed) > 2 else ():
+            error = ChannelGapError(self._link._port.name, gone.decode(), None)
+            self._link._backend._report(self._link._port, error)
+        return entries
+
+    async def _acknowledge(self, client: coredis.Redis[bytes]) -> None:
+        """Acknowledge the delivered entries the subscriber has received since last time."""
+        subscriber = self._subscriber
+        received = subscriber._delivered - len(subscriber._queue)
+        count = received - self._taken
+        if count <= 0:
+            return
+        unacked = self._unacked
+        oldest = iter(unacked)
+        done = [next(oldest) for _ in range(count)]
+        for entry_id in done:
+            del unacked[entry_id]
+        await client.xack(self._link._key, self._group, done)
+        self._taken = received
+
+
+class _Retry:
+    """Jittered exponential back-off for a reader whose connection dropped."""
+
+    def __init__(self, reader: str) -> None:
+        coredis = _import_coredis()
+        self.errors: tuple[type[Exception], ...] = (OSError, coredis.exceptions.ConnectionError)
+        self._reader = reader
+        self._delay = 0.0
+
+    def reset(self) -> None:
+        self._delay = 0.0
+
+    async def wait(self, error: Exception) -> None:
+        self._delay = min(_RETRY_MAX, self._delay * 2 or _RETRY_FIRST)
+        delay = self._delay * random.uniform(0.5, 1.0)
+        _logger.warning(
+            "%s lost its connection (%s); retrying in %.2f s", self._reader, error, delay
+        )
+        await anyio.sleep(delay)
+
+
+def _matcher_for(subscriber: Subscriber[Any]) -> Callable[[str | None], bool]:
+    """Whether a topic is one *subscriber* asked for (broadcasts always are)."""
+    if subscriber.topics is None:
+        return lambda topic: True
+    matcher: TopicMatcher[bool] = TopicMatcher()
+    for pattern in subscriber.topics:
+        matcher.add(pattern, True)
+    return lambda topic: topic is None or bool(matcher.match(topic))
+
+
+def _check_group_options(subscriber: Subscriber[Any], group: str, consumer: str | None) -> None:
+    for option, value in (("group", group), ("consumer", consumer)):
+        if value is not None and not value:
+            raise ValueError(f"{option} must not be empty")
+    if subscriber._overflow != "block":
+        raise ValueError(
+            f"a consumer-group subscriber acknowledges what it received, so it cannot drop "
+            f"messages: overflow must be 'block', not {subscriber._overflow!r}"
+        )
+
+
+def _default_consumer(subscriber: Subscriber[Any]) -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{subscriber.sequence}"
+
+
+def _refusal(codec_name: str) -> str:
+    if codec_name == "pickle":
+        return (
+            "it was pickled, and unpickling runs code chosen by its writer: only a backend "
+            "whose own codec is UnsafePickleCodec decodes it"
+        )
+    return f"unknown codec {codec_name!r}"
+
+
+def _check_url(url: object) -> str:
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str, not {type(url).__name__}: {url!r}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError as error:
+        raise ValueError(f"invalid Redis URL {url!r}: {error}") from error
+    if parts.scheme not in {"redis", "rediss", "unix"}:
+        raise ValueError(
+            f"invalid Redis URL {url!r}: expected redis://host:port/db, rediss:// or unix://"
+        )
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ValueError(f"invalid Redis URL {url!r}: no host")
+    return url
+
+
+def _check_codec(codec: object) -> Codec:
+    for attribute in ("name", "safe", "encode", "decode"):
+        if not hasattr(codec, attribute):
+            raise TypeError(f"codec {codec!r} has no {attribute!r}: expected a Codec")
+    return codec  # type: ignore[return-value]
