@@ -4,7 +4,6 @@ import uuid
 from typing import TYPE_CHECKING
 
 import pytest
-
 from redis_server import RedisServer
 
 if TYPE_CHECKING:

