@@ -80,6 +80,7 @@ class Channel(Generic[T]):
         "__weakref__",
         "_buffer_size",
         "_closed",
+        "_fanned_out",
         "_gaps",
         "_link",
         "_matcher",
@@ -117,6 +118,8 @@ class Channel(Generic[T]):
         self._tasks: TaskGroup | None = None  # the backend's, while in ``async with``
         self._sequence = count()
         self._subscribers: dict[Subscriber[T], None] = {}  # an ordered set
+        # Those the shared fan-out reaches (not a backend's group members, say).
+        self._fanned_out: dict[Subscriber[T], None] = {}
         self._matcher: TopicMatcher[Subscriber[T]] = TopicMatcher()
         # topic (None: broadcast) -> the subscribers it reaches, in subscription order
         self._routes: dict[str | None, tuple[Subscriber[T], ...]] = {}
@@ -203,13 +206,18 @@ class Channel(Generic[T]):
                 f"cannot subscribe to {self!r}: it has max_subscribers={self._max_subscribers}"
             )
         subscriber = Subscriber(self, patterns, size, policy, next(self._sequence))
-        if self._link.attach(subscriber, since=since, group=group, consumer=consumer):
-            self._admit(subscriber)
         self._subscribers[subscriber] = None
+        try:
+            if await self._link.attach(subscriber, since=since, group=group, consumer=consumer):
+                self._admit(subscriber)
+        except BaseException:
+            subscriber.unsubscribe()
+            raise
         return subscriber
 
     def _admit(self, subscriber: Subscriber[T]) -> None:
         """Route the messages matching its patterns to *subscriber* from now on."""
+        self._fanned_out[subscriber] = None
         for pattern in subscriber.topics or (_EVERY_TOPIC,):
             self._matcher.add(pattern, subscriber)
         self._routes.clear()
@@ -284,6 +292,7 @@ class Channel(Generic[T]):
         self._closed = True
         subscribers = list(self._subscribers)
         self._subscribers.clear()
+        self._fanned_out.clear()
         self._matcher = TopicMatcher()
         self._routes.clear()
         for subscriber in subscribers:
@@ -300,10 +309,10 @@ class Channel(Generic[T]):
         await tasks.__aenter__()
         try:
             await tasks.start(self._link.run)
-        except BaseException as error:
+        except BaseException:
             tasks.cancel_scope.cancel()
-            if not await tasks.__aexit__(type(error), error, error.__traceback__):
-                raise
+            await tasks.__aexit__(None, None, None)
+            raise
         self._tasks = tasks
         return self
 
@@ -390,7 +399,7 @@ class Channel(Generic[T]):
     def _route(self, topic: str | None) -> tuple[Subscriber[T], ...]:
         """Work out (and cache) which subscribers a topic reaches."""
         if topic is None:
-            subscribers = tuple(self._subscribers)
+            subscribers = tuple(self._fanned_out)
         else:
             matched = self._matcher.match(topic)
             subscribers = tuple(sorted(matched, key=_subscription_order))
@@ -405,6 +414,7 @@ class Channel(Generic[T]):
         if subscriber not in self._subscribers:
             return
         del self._subscribers[subscriber]
+        self._fanned_out.pop(subscriber, None)
         for pattern in subscriber.topics or (_EVERY_TOPIC,):
             self._matcher.remove(pattern, subscriber)
         self._routes.clear()

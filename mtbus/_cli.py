@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ._demo import run_demo
+from ._exceptions import MtbusError
+from ._remote import listen, publish
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -21,12 +24,33 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="run a small order pipeline that shows priorities, wildcards and isolation"
     )
-    demo.add_argument(
-        "--backend",
-        choices=("asyncio", "trio"),
-        default="asyncio",
-        help="the async library to run on (default: asyncio)",
+    listen = commands.add_parser(
+        "listen", help="print the messages of a channel in Redis as they arrive"
     )
+    listen.add_argument("patterns", nargs="*", metavar="PATTERN", help="topics (default: all)")
+    listen.add_argument("--since", help="also show kept messages after this ID ('0': all kept)")
+    listen.add_argument("--count", type=int, help="stop after this many messages")
+    publish = commands.add_parser("publish", help="publish one message to a channel in Redis")
+    publish.add_argument("topic", metavar="TOPIC")
+    publish.add_argument("data", metavar="DATA", help="JSON, or plain text")
+    publish.add_argument("--metadata", help="a JSON object to send along")
+    for command in (listen, publish):
+        command.add_argument(
+            "--redis",
+            default=os.environ.get("MTBUS_REDIS_URL", "redis://localhost:6379/0"),
+            metavar="URL",
+            help="the server (default: $MTBUS_REDIS_URL or redis://localhost:6379/0)",
+        )
+        command.add_argument(
+            "--channel", default="events", help="the channel's name (default: events)"
+        )
+    for command in (demo, listen, publish):
+        command.add_argument(
+            "--backend",
+            choices=("asyncio", "trio"),
+            default="asyncio",
+            help="the async library to run on (default: asyncio)",
+        )
     return parser
 
 
@@ -36,6 +60,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             anyio.run(run_demo, backend=args.backend)
+        elif args.command == "listen":
+            watch = functools.partial(
+                listen, args.redis, args.channel, args.patterns, since=args.since, count=args.count
+            )
+            anyio.run(functools.partial(watch, out=sys.stdout), backend=args.backend)
+        else:
+            send = functools.partial(
+                publish, args.redis, args.channel, args.topic, args.data, metadata=args.metadata
+            )
+            anyio.run(send, backend=args.backend)
+    except (MtbusError, ValueError, TypeError) as error:
+        print(f"mtbus {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
     except BrokenPipeError:
         # The reader went away (``mtbus demo | head``): stop quietly, as Unix tools do,
         # and keep Python from complaining again when it flushes stdout at exit.

@@ -50,7 +50,7 @@ class RelayLink:
                 self._records.append(record)
                 await self._port.deliver(*record)
 
-    def attach(
+    async def attach(
         self,
         subscriber: Subscriber[Any],
         *,

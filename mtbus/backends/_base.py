@@ -81,7 +81,7 @@ class Link(Protocol):
         """
         ...
 
-    def attach(
+    async def attach(
         self,
         subscriber: Subscriber[Any],
         *,

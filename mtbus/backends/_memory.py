@@ -44,7 +44,7 @@ class _MemoryLink:
         """Nothing to connect to or to serve."""
         task_status.started()
 
-    def attach(
+    async def attach(
         self,
         subscriber: Subscriber[Any],
         *,

@@ -17,6 +17,7 @@ import random
 import re
 import socket
 from contextlib import suppress
+from itertools import islice
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import urlsplit
@@ -264,6 +265,9 @@ class _RedisLink:
         self._client: coredis.Redis[bytes] | None = None
         self._tasks: TaskGroup | None = None
         self._position = _START  # the last entry whose local delivery has started
+        self._batch = min(_BATCH, backend._maxlen)  # entries per read
+        self._gap_after: str | None = None  # the cursor of the last gap reported
+        self._members: set[_GroupMember] = set()  # consumer-group readers running now
         # Publishers of this process waiting for the pump to deliver their entry, and
         # what the pump delivered while publishers were still waiting for XADD's reply.
         self._publishing = 0
@@ -275,30 +279,39 @@ class _RedisLink:
     async def run(self, *, task_status: TaskStatus[None]) -> None:
         """Connect, find the stream's end, and pump until the channel closes."""
         client = self._backend._client()
+        started = False
         try:
             async with client:
-                try:
-                    with anyio.fail_after(10):
-                        self._position = await self._last_id(client)
-                except (
-                    OSError,
-                    TimeoutError,
-                    self._backend._coredis.exceptions.RedisError,
-                ) as error:
-                    raise ChannelError(
-                        f"cannot connect channel {self._port.name!r} to Redis at "
-                        f"{self._backend.url}: {error}"
-                    ) from error
+                with anyio.fail_after(10):
+                    self._position = await self._last_id(client)
                 async with anyio.create_task_group() as tasks:
                     self._client, self._tasks = client, tasks
                     tasks.start_soon(self._pump, client)
                     task_status.started()
+                    started = True
+        except Exception as error:
+            # coredis reports a refused connection from its own task groups, so it may
+            # come wrapped in exception groups: look inside them.
+            if started or not _connection_failure(error):
+                raise
+            raise ChannelError(
+                f"cannot connect channel {self._port.name!r} to Redis at "
+                f"{self._backend.url}: {_connection_failure(error)}"
+            ) from error
         finally:
             self._client = self._tasks = None
             self._settle_all()
 
     async def aclose(self) -> None:
-        """Stop every reader of this channel; publishers waiting on delivery get 0."""
+        """Stop every reader of this channel; publishers waiting on delivery get 0.
+
+        Group members acknowledge what their subscribers received first: cancelling a
+        blocked read costs its connection, so that cannot wait until after.
+        """
+        if self._client is not None:
+            with anyio.move_on_after(2):
+                for member in list(self._members):
+                    await member.acknowledge(self._client)
         if self._tasks is not None:
             self._tasks.cancel_scope.cancel()
         self._settle_all()
@@ -378,16 +391,15 @@ class _RedisLink:
         decode = self._backend._decode
         channel = self._port.name
         retry = _Retry(f"reader of channel {channel!r}")
-        behind = False  # whether entries may have been trimmed under the reader
         while True:
             try:
-                if behind:
-                    entries = await self._read_checked(client, self._position)
-                else:
+                entries = await self._read_checked(client, self._position)
+                if not entries:
                     entries = await self._read_new(client, self._position)
+                    if len(entries) >= self._batch:
+                        continue  # maybe more than was kept: read it again, checked
             except retry.errors as error:
                 await retry.wait(error)
-                behind = True
                 continue
             retry.reset()
             for entry in entries:
@@ -406,11 +418,15 @@ class _RedisLink:
                 self._settle(entry_id, delivered)
             if self._waiters:
                 self._settle_passed()
-            behind = len(entries) >= _BATCH
 
     async def _read_new(self, client: coredis.Redis[bytes], after: str) -> tuple[Any, ...]:
-        """The next entries after *after*, waiting up to a second for some."""
-        found = await client.xread({self._key: after}, count=_BATCH, block=_BLOCK_MS)
+        """The next entries after *after*, waiting up to a second for some.
+
+        Unchecked, but a reply shorter than a batch proves that nothing was trimmed after
+        *after*: trimming keeps at least ``maxlen`` (>= a batch) entries, all of which Redis
+        would have offered.
+        """
+        found = await client.xread({self._key: after}, count=self._batch, block=_BLOCK_MS)
         return () if not found else next(iter(found.values()))
 
     async def _read_checked(self, client: coredis.Redis[bytes], after: str) -> tuple[Any, ...]:
@@ -423,12 +439,13 @@ class _RedisLink:
         async with client.pipeline(transaction=True) as pipe:
             cursor_entry = pipe.xrange(self._key, after, after)
             oldest = pipe.xrange(self._key, "-", "+", count=1)
-            newer = pipe.xread({self._key: after}, count=_BATCH)
+            newer = pipe.xread({self._key: after}, count=self._batch)
         found = await newer
         entries = () if not found else next(iter(found.values()))
-        if after != _START and not await cursor_entry:
+        if after not in (_START, self._gap_after) and not await cursor_entry:
             first = await oldest
             if not first or _order(_entry_id(first[0])) > _order(after):
+                self._gap_after = after  # report it once, however often it is read from
                 resumed = _entry_id(entries[0]) if entries else None
                 error = ChannelGapError(self._port.name, after, resumed)
                 self._backend._report(self._port, error)
@@ -440,7 +457,7 @@ class _RedisLink:
 
     # -- subscribers the backend feeds itself ----------------------------------------------
 
-    def attach(
+    async def attach(
         self,
         subscriber: Subscriber[Any],
         *,
@@ -459,7 +476,7 @@ class _RedisLink:
             member = _GroupMember(
                 self, subscriber, group, consumer or _default_consumer(subscriber)
             )
-            tasks.start_soon(member.serve, "$" if since is None else since)
+            await tasks.start(member.serve, "$" if since is None else since)
             return False
         if since is None or since == "$":
             return True
@@ -518,7 +535,17 @@ class _GroupMember:
             0  # how many of the delivered ones the subscriber had received at the last ack
         )
 
-    async def serve(self, start: str) -> None:
+    async def serve(self, start: str, *, task_status: TaskStatus[None]) -> None:
+        """Join the group (creating it at *start* if it is new), then read until unsubscribed."""
+        await self._create_group(self._link._connected("subscribe to"), start)
+        task_status.started()
+        self._link._members.add(self)
+        try:
+            await self._read_until_unsubscribed(start)
+        finally:
+            self._link._members.discard(self)
+
+    async def _read_until_unsubscribed(self, start: str) -> None:
         link = self._link
         client = link._connected("subscribe to")
         key = link._key
@@ -568,16 +595,13 @@ class _GroupMember:
                 if skipped:
                     await client.xack(key, self._group, skipped)
         finally:
-            # What is not acknowledged stays pending, and another member claims it later.
-            with anyio.CancelScope(shield=True), anyio.move_on_after(2), suppress(*retry.errors):
-                await self._acknowledge(client)
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                await self.acknowledge(client)
 
     async def _create_group(self, client: coredis.Redis[bytes], start: str) -> None:
-        try:
+        exceptions = self._link._backend._coredis.exceptions
+        with suppress(exceptions.StreamDuplicateConsumerGroupError):  # another member made it
             await client.xgroup_create(self._link._key, self._group, start, mkstream=True)
-        except self._link._backend._coredis.exceptions.ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
 
     async def _read(
         self, client: coredis.Redis[bytes], after: str, *, block: int | None
@@ -604,6 +628,14 @@ class _GroupMember:
             self._link._backend._report(self._link._port, error)
         return entries
 
+    async def acknowledge(self, client: coredis.Redis[bytes]) -> None:
+        """Acknowledge what the subscriber has received, if the connection allows.
+
+        What is not acknowledged stays pending, and a member claims it later.
+        """
+        with suppress(*_connection_errors()):
+            await self._acknowledge(client)
+
     async def _acknowledge(self, client: coredis.Redis[bytes]) -> None:
         """Acknowledge the delivered entries the subscriber has received since last time."""
         subscriber = self._subscriber
@@ -611,21 +643,25 @@ class _GroupMember:
         count = received - self._taken
         if count <= 0:
             return
+        self._taken = received
         unacked = self._unacked
-        oldest = iter(unacked)
-        done = [next(oldest) for _ in range(count)]
+        done = list(islice(unacked, count))
         for entry_id in done:
             del unacked[entry_id]
+        # If this fails, the entries stay pending in Redis, and a member claims them later.
         await client.xack(self._link._key, self._group, done)
-        self._taken = received
+
+
+def _connection_errors() -> tuple[type[Exception], ...]:
+    """The errors that mean "the connection dropped": worth a retry."""
+    return (OSError, _import_coredis().exceptions.ConnectionError)
 
 
 class _Retry:
     """Jittered exponential back-off for a reader whose connection dropped."""
 
     def __init__(self, reader: str) -> None:
-        coredis = _import_coredis()
-        self.errors: tuple[type[Exception], ...] = (OSError, coredis.exceptions.ConnectionError)
+        self.errors = _connection_errors()
         self._reader = reader
         self._delay = 0.0
 
@@ -639,6 +675,17 @@ class _Retry:
             "%s lost its connection (%s); retrying in %.2f s", self._reader, error, delay
         )
         await anyio.sleep(delay)
+
+
+def _connection_failure(error: BaseException) -> BaseException | None:
+    """The connection problem behind *error* (maybe inside exception groups), if that is all."""
+    if isinstance(error, BaseExceptionGroup):
+        causes = [_connection_failure(inner) for inner in error.exceptions]
+        return causes[0] if causes and all(causes) else None
+    coredis = _import_coredis()
+    if isinstance(error, OSError | TimeoutError | coredis.exceptions.ConnectionError):
+        return error
+    return None
 
 
 def _matcher_for(subscriber: Subscriber[Any]) -> Callable[[str | None], bool]:
