@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._checks import check_metadata
-from ._event import Event
+from ._event import Event, new_event
 from ._exceptions import DownstreamErrors, EventEmitError, EventHandlerError
 from ._listener import describe
 from ._registry import Registry
@@ -117,9 +117,7 @@ class EmitterCore:
         except TypeError:  # unhashable, so certainly not a str: let validation say so
             validate_name(name)
             raise
-        event: Event[Any] = Event(
-            name, data, True, None if metadata is None else dict(check_metadata(metadata))
-        )
+        event = new_event(name, data, None if metadata is None else dict(check_metadata(metadata)))
         strict = self._strict if strict is None else strict
         if self._concurrent if concurrent is None else concurrent:
             return self._dispatch_levels(event, plan.levels, strict)
