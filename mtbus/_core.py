@@ -2,9 +2,9 @@
 
 ``emit`` and the dispatch loops are the hot path: an emit of a name whose plan is cached is
 one dict lookup, one :class:`~mtbus.Event` and one coroutine (emit itself, which runs plain
-handlers directly and hands anything else to :meth:`EmitterCore._dispatch`). Batches, suppression and a
-closed emitter cost the hot path nothing: they swap the plan cache for ``_NO_PLANS``, which
-sends emit down the cache-miss path, where they are handled.
+handlers directly and hands anything else to :meth:`EmitterCore._dispatch`). Batches,
+suppression and a closed emitter cost the hot path nothing: they swap the plan cache for
+``_NO_PLANS``, which sends emit down the cache-miss path, where they are handled.
 """
 
 from __future__ import annotations
