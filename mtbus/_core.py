@@ -1,14 +1,16 @@
 """What every part of an :class:`~mtbus.EventEmitter` shares: its state, and dispatch.
 
 ``emit`` and the dispatch loops are the hot path: an emit of a name whose plan is cached is
-one dict lookup, one :class:`~mtbus.Event` and one coroutine. Batches, suppression and a
-closed emitter cost the hot path nothing: they swap the plan cache for ``_NO_PLANS``, which
-sends emit down the cache-miss path, where they are handled.
+one dict lookup, one :class:`~mtbus.Event` and one coroutine (emit itself, which runs plain
+handlers directly and hands anything else to :meth:`EmitterCore._dispatch`). Batches,
+suppression and a closed emitter cost the hot path nothing: they swap the plan cache for
+``_NO_PLANS``, which sends emit down the cache-miss path, where they are handled.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from inspect import isawaitable
 from types import MappingProxyType
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
     from ._registry import Plan
 
 logger = logging.getLogger("mtbus")
+
+_new_instance = object.__new__
+_now = time.time
 
 #: ``on_error`` hooks take the event, the exception and the handler that raised it.
 ErrorHook = Callable[[Event[Any], Exception, Callable[..., Any]], Any]
@@ -75,7 +80,7 @@ class EmitterCore:
         self._links: Links | None = None
         self._background: Background | None = None
 
-    def emit(
+    async def emit(
         self,
         name: str,
         data: Any = None,
@@ -83,47 +88,66 @@ class EmitterCore:
         *,
         concurrent: bool | None = None,
         strict: bool | None = None,
-    ) -> Coroutine[Any, Any, Event[Any]]:
-        """Run every handler whose name or pattern matches *name*; await it for the event.
+    ) -> Event[Any]:
+        """Run every handler whose name or pattern matches *name*; return the event.
 
         Handlers run in priority order (see :class:`~mtbus.EventPriority`), in the awaiting
         task, each awaited before the next unless concurrent dispatch is on. A handler may
         stop the rest with ``event.propagate = False``; monitors still run. A handler may
         emit again. Registrations made during an emit apply from the next one.
 
-        Use it as ``event = await emitter.emit(...)``. The arguments are checked, and the
-        event created, when ``emit`` is called; the handlers run when it is awaited.
-
         :param name: the event name (a pattern is not allowed here)
         :param data: the payload, available to handlers as ``event.data``
         :param metadata: copied into ``event.metadata``
         :param concurrent: override the emitter's ``concurrent`` setting for this emit
         :param strict: override the emitter's ``strict`` setting for this emit
-        :return: a coroutine that runs the handlers and returns the :class:`~mtbus.Event`
-            they saw
-        :raises ~mtbus.EventHandlerError: (when awaited) in strict mode, after all handlers
-            ran, if any handler or hook failed
+        :return: the :class:`~mtbus.Event` the handlers saw
+        :raises ~mtbus.EventHandlerError: in strict mode, after all handlers ran, if any
+            handler or hook failed
         :raises TypeError: if *name* is not a ``str`` or *metadata* not a mapping
         :raises ValueError: if *name* is not a valid event name
         """
-        # A plain method returning the dispatch coroutine, rather than an async method
-        # awaiting it: an emit then costs one coroutine, not two.
         try:
             plan = self._plans[name]
         except KeyError:
             if self._plans is _NO_PLANS:  # closed, or holding events back
-                return self._emit_gated(name, data, metadata, concurrent, strict)
+                return await self._emit_gated(name, data, metadata, concurrent, strict)
             plan = self._registry.plan(name)
         except TypeError:  # unhashable, so certainly not a str: let validation say so
             validate_name(name)
             raise
-        event: Event[Any] = Event(
-            name, data, True, None if metadata is None else dict(check_metadata(metadata))
-        )
-        strict = self._strict if strict is None else strict
+        # Event(name, data, True, metadata) without the call: filling the slots of a bare
+        # instance here skips type.__call__ and Event.__init__, about 100 ns per emit.
+        event: Event[Any] = _new_instance(Event)
+        event.name = name
+        event.data = data
+        event.propagate = True
+        event.metadata = {} if metadata is None else dict(check_metadata(metadata))
+        event.timestamp = _now()
         if self._concurrent if concurrent is None else concurrent:
-            return self._dispatch_levels(event, plan.levels, strict)
-        return self._dispatch(event, plan.listeners, strict)
+            strict = self._strict if strict is None else strict
+            return await self._dispatch_levels(event, plan.levels, strict)
+        if not plan.unguarded:
+            return await self._dispatch(event, plan.listeners, strict)
+        # The common case, run here so an emit is one coroutine: no listener has a
+        # condition or is a once-listener, so each is simply called. A failure or a stop
+        # of propagation hands the rest over to _dispatch, which handles everything.
+        listeners = plan.listeners
+        for listener in listeners:
+            try:
+                if listener.is_async:
+                    await listener.callback(event)
+                else:
+                    result = listener.callback(event)
+                    if result is not None and isawaitable(result):
+                        await result
+            except Exception as error:
+                rest = listeners[listeners.index(listener) + 1 :]
+                return await self._dispatch(event, rest, strict, failed=(listener, error))
+            if not event.propagate:
+                rest = listeners[listeners.index(listener) + 1 :]
+                return await self._dispatch(event, rest, strict)
+        return event
 
     # -- internals ---------------------------------------------------------------------
 
@@ -144,16 +168,22 @@ class EmitterCore:
     async def _dispatch(
         self,
         event: Event[Any],
-        listeners: tuple[Listener, ...],
-        strict: bool,
+        listeners: Iterable[Listener],
+        strict: bool | None,
         stoppable: bool = True,
+        failed: tuple[Listener, Exception] | None = None,
     ) -> Event[Any]:
         """Run *listeners* one after another, each isolated from the others' failures.
 
         Once propagation is stopped, only monitors and hooks still run (unless not
-        *stoppable*). With *strict*, raise the collected failures at the end.
+        *stoppable*). With *strict* (``None``: the emitter's setting), raise the collected
+        failures at the end. *failed* is a failure of a listener that already ran, which
+        :meth:`emit` hands over with the listeners after it.
         """
         errors: list[Exception] | None = None
+        if failed is not None:
+            errors = []
+            await self._fail(errors, event, *failed)
         for listener in listeners:
             if not event.propagate and stoppable and not listener.monitor:
                 continue
@@ -169,14 +199,20 @@ class EmitterCore:
             except Exception as error:
                 if errors is None:
                     errors = []
-                if type(error) is DownstreamErrors:  # already reported where they happened
-                    errors.extend(error.errors)
-                    continue
-                errors.append(error)
-                await self._report(event, error, listener)
-        if strict and errors is not None:
+                await self._fail(errors, event, listener, error)
+        if errors is not None and (self._strict if strict is None else strict):
             raise EventHandlerError(event, tuple(errors))
         return event
+
+    async def _fail(
+        self, errors: list[Exception], event: Event[Any], listener: Listener, error: Exception
+    ) -> None:
+        """Collect a listener's failure into *errors*, and report it unless already reported."""
+        if type(error) is DownstreamErrors:  # already reported where they happened
+            errors.extend(error.errors)
+            return
+        errors.append(error)
+        await self._report(event, error, listener)
 
     async def _dispatch_levels(
         self, event: Event[Any], levels: tuple[tuple[Listener, ...], ...], strict: bool

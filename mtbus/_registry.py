@@ -23,9 +23,11 @@ class Plan:
         ``after_emit`` hooks: the sequence a sequential emit walks
     :ivar levels: the same, grouped for concurrent dispatch: each hook alone, and the
         handlers in runs of equal priority
+    :ivar unguarded: no listener has a condition or is a once-listener, so emit can call
+        each in turn without checking anything first
     """
 
-    __slots__ = ("levels", "listeners")
+    __slots__ = ("levels", "listeners", "unguarded")
 
     def __init__(
         self,
@@ -34,6 +36,7 @@ class Plan:
         after: tuple[Listener, ...],
     ) -> None:
         self.listeners = (*before, *handlers, *after)
+        self.unguarded = not any(listener.guarded for listener in self.listeners)
         by_priority = groupby(handlers, key=lambda listener: listener.priority)
         self.levels = (
             *((hook,) for hook in before),

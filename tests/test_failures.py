@@ -318,3 +318,36 @@ async def test_concurrent_dispatch_propagates_cancellation() -> None:
         await emitter.emit("x")
     assert scope.cancelled_caught
     assert ran == []
+
+
+async def test_failures_and_a_stop_midway_keep_order_and_strictness() -> None:
+    # Plain handlers (no condition, no once) take emit's quick path; a failure or a stop
+    # hands the rest over to the general one, which must pick up right after the handler.
+    emitter = EventEmitter(strict=True)
+    ran: list[str] = []
+    calls = 0
+
+    async def twice(event: Event[Any]) -> None:
+        nonlocal calls
+        calls += 1
+        ran.append(f"twice{calls}")
+        if calls == 1:
+            raise ValueError("first call")
+
+    def stopper(event: Event[Any]) -> None:
+        ran.append("stopper")
+        event.propagate = False
+        raise KeyError("stopped")
+
+    emitter.on("job", twice, priority=EventPriority.HIGH)
+    emitter.on("job", twice, priority=EventPriority.HIGH)
+    emitter.on("job", stopper)
+    emitter.on("job", lambda event: ran.append("skipped"), priority=EventPriority.LOW)
+    emitter.on("job", lambda event: ran.append("monitor"), priority=EventPriority.MONITOR)
+
+    with pytest.raises(EventHandlerError) as caught:
+        await emitter.emit("job")
+
+    assert ran == ["twice1", "twice2", "stopper", "monitor"]
+    assert [type(error) for error in caught.value.errors] == [ValueError, KeyError]
+    assert caught.value.event.propagate is False
