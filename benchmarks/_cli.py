@@ -7,6 +7,7 @@ import importlib.util
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from . import _chart, _docs, _machine, _report
@@ -81,8 +82,12 @@ def run(args: argparse.Namespace) -> Results:
         for scenario in scenarios:
             chosen = [contender for contender in contenders if contender.scenario == scenario]
             if chosen:
-                print(f"{backend}: {scenario} ({rounds} rounds)", file=sys.stderr, flush=True)
+                print(
+                    f"{backend}: {scenario} ({rounds} rounds)", end="", file=sys.stderr, flush=True
+                )
+                started = time.monotonic()
                 measurements += measure(chosen, backend, rounds)
+                print(f", {time.monotonic() - started:.1f} s", file=sys.stderr)
     memory = []
     if "memory" in scenarios:
         print("asyncio: memory", file=sys.stderr, flush=True)

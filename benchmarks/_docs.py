@@ -30,7 +30,7 @@ def results_section(
     versions: dict[str, str],
 ) -> str:
     """The Markdown of a run's results: command, machine, versions, tables, faster peers."""
-    about = Table(("", ""), [(key, value) for key, value in machine.items()])
+    about = Table(("", ""), list(machine.items()))
     libraries = Table(("library", "version"), list(versions.items()))
     return "\n\n".join(
         (

@@ -250,32 +250,42 @@ SYNC_PEERS: tuple[tuple[str, EmitSetup, frozenset[str]], ...] = (
 )
 
 
+def emit_case(
+    scenario: str,
+    handlers: int,
+    ops: int,
+    baseline: tuple[str, EmitSetup],
+    peers: tuple[tuple[str, EmitSetup, frozenset[str]], ...],
+) -> list[Contender]:
+    """The baseline, mtbus and *peers*, each emitting to *handlers* handlers."""
+    case = "1 handler" if handlers == 1 else f"{handlers} handlers"
+    name, setup = baseline
+    sync = scenario == "emit-sync"
+    return [
+        Contender(scenario, case, name, partial(setup, handlers=handlers), ops, baseline=True),
+        Contender(scenario, case, "mtbus", partial(mtbus_emit, handlers=handlers, sync=sync), ops),
+        *(
+            Contender(
+                scenario,
+                case,
+                library,
+                partial(setup, handlers=handlers),
+                ops,
+                backends,
+                requires=library,
+            )
+            for library, setup, backends in peers
+        ),
+    ]
+
+
 def contenders(profile: Profile) -> list[Contender]:
     """The contenders of ``emit-async`` (1 and 10 handlers) and ``emit-sync`` (1 handler)."""
     ops = profile.emit_ops
-    found: list[Contender] = []
-    for scenario, handler_counts, baseline, sync, peers in (
-        ("emit-async", (1, 10), ("baseline: await handler(event)", baseline_async), False, ASYNC_PEERS),
-        ("emit-sync", (1,), ("baseline: handler(event)", baseline_sync), True, SYNC_PEERS),
-    ):
-        for handlers in handler_counts:
-            case = "1 handler" if handlers == 1 else f"{handlers} handlers"
-            found.append(
-                Contender(
-                    scenario, case, baseline[0], partial(baseline[1], handlers=handlers), ops,
-                    baseline=True,
-                )
-            )
-            found.append(
-                Contender(
-                    scenario, case, "mtbus", partial(mtbus_emit, handlers=handlers, sync=sync), ops
-                )
-            )
-            found += [
-                Contender(
-                    scenario, case, library, partial(setup, handlers=handlers), ops, backends,
-                    requires=library,
-                )
-                for library, setup, backends in peers
-            ]
-    return found
+    awaited = ("baseline: await handler(event)", baseline_async)
+    called = ("baseline: handler(event)", baseline_sync)
+    return [
+        *emit_case("emit-async", 1, ops, awaited, ASYNC_PEERS),
+        *emit_case("emit-async", 10, ops, awaited, ASYNC_PEERS),
+        *emit_case("emit-sync", 1, ops, called, SYNC_PEERS),
+    ]

@@ -33,6 +33,10 @@ from ._harness import Contender
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
+    from anyio.streams.memory import MemoryObjectReceiveStream
+
+    from mtbus import Subscriber
+
     from ._harness import Workload
     from ._profile import Profile
     from ._tally import Tally
@@ -59,6 +63,16 @@ def fan_out(tally: Tally, publish_all: PublishAll, drains: Sequence[Drain]) -> W
             await publish_all(ops)
 
     return workload
+
+
+def buffered(receive: MemoryObjectReceiveStream[Any]) -> int:
+    """How many items wait in an anyio memory object stream."""
+    return receive.statistics().current_buffer_used
+
+
+def pending(subscriber: Subscriber[Any]) -> int:
+    """How many messages wait for an mtbus subscriber."""
+    return subscriber.statistics().pending
 
 
 @asynccontextmanager
@@ -96,7 +110,7 @@ async def baseline_stream(tally: Tally, subscribers: int) -> AsyncIterator[Workl
     ]
     senders = [send for send, _ in streams]
     for _, receive in streams:
-        tally.watch_strays(lambda receive=receive: receive.statistics().current_buffer_used)
+        tally.watch_strays(partial(buffered, receive))
 
     async def publish_all(ops: int) -> None:
         for number in range(ops):
@@ -107,9 +121,9 @@ async def baseline_stream(tally: Tally, subscribers: int) -> AsyncIterator[Workl
                 except anyio.WouldBlock:
                     await send.send(item)
 
-    def drain(receive: anyio.abc.ObjectReceiveStream[tuple[str, int]]) -> Drain:
+    def drain(receive: MemoryObjectReceiveStream[tuple[str, int]]) -> Drain:
         async def run(ops: int) -> object:
-            receive_nowait = receive.receive_nowait  # type: ignore[attr-defined]
+            receive_nowait = receive.receive_nowait
             item = (TOPIC, -1)
             for _ in range(ops):
                 try:
@@ -130,12 +144,12 @@ async def baseline_stream(tally: Tally, subscribers: int) -> AsyncIterator[Workl
 @asynccontextmanager
 async def mtbus_channel(tally: Tally, subscribers: int) -> AsyncIterator[Workload]:
     """An mtbus ``Channel``: ``await publish(n, topic)``, each subscriber ``await receive()``."""
-    from mtbus import Channel, Subscriber
+    from mtbus import Channel
 
     async with Channel[int]("bench") as channel:
         subs = [await channel.subscribe("bench.*") for _ in range(subscribers)]
         for sub in subs:
-            tally.watch_strays(lambda sub=sub: sub.statistics().pending)
+            tally.watch_strays(partial(pending, sub))
         publish = channel.publish
 
         async def publish_all(ops: int) -> None:
@@ -238,7 +252,9 @@ def contenders(profile: Profile) -> list[Contender]:
                 ops,
                 baseline=True,
             ),
-            Contender("fanout", case, "mtbus", partial(mtbus_channel, subscribers=subscribers), ops),
+            Contender(
+                "fanout", case, "mtbus", partial(mtbus_channel, subscribers=subscribers), ops
+            ),
             Contender(
                 "fanout",
                 case,

@@ -214,8 +214,8 @@ async def broadcaster_messages(count: int) -> int:
         with AllocationMeter() as meter:
             for item in data:
                 await broadcast.publish(NAME, item)
-            while subscriber._queue.qsize() < count:  # its listener task moves them over
-                await anyio.sleep(0)
+            await anyio.wait_all_tasks_blocked()  # its listener task has moved them over
+        del subscriber
     return meter.allocated
 
 

@@ -22,7 +22,7 @@ class Table:
     """A header row and the rows under it, all text."""
 
     headers: tuple[str, ...]
-    rows: list[tuple[str, ...]]
+    rows: Sequence[tuple[str, ...]]
 
     def text(self) -> str:
         """Columns padded to align, for a terminal."""
@@ -53,13 +53,13 @@ def timings(results: Results) -> Table:
     rows = []
     for measurement in results.measurements:
         baseline = results.baseline_of(measurement)
-        mtbus = results.find(
-            measurement.backend, measurement.scenario, measurement.case, "mtbus"
-        )
+        mtbus = results.find(measurement.backend, measurement.scenario, measurement.case, "mtbus")
         versus_baseline = (
             "baseline"
             if measurement is baseline
-            else "" if baseline is None else ratio_text(measurement.ratio_to(baseline))
+            else ""
+            if baseline is None
+            else ratio_text(measurement.ratio_to(baseline))
         )
         versus_mtbus = (
             ratio_text(measurement.ratio_to(mtbus))

@@ -67,7 +67,12 @@ class Results:
             (
                 measurement
                 for measurement in self.measurements
-                if (measurement.backend, measurement.scenario, measurement.case, measurement.library)
+                if (
+                    measurement.backend,
+                    measurement.scenario,
+                    measurement.case,
+                    measurement.library,
+                )
                 == (backend, scenario, case, library)
             ),
             None,

@@ -95,7 +95,9 @@ class Tally:
             raise CorrectnessError(f"expected {ops} calls per handler, got {self._counts}")
         wrong_lasts = [last for last in self._lasts if last != ops - 1]
         if wrong_lasts:
-            raise CorrectnessError(f"expected every consumer to end on {ops - 1}, got {self._lasts}")
+            raise CorrectnessError(
+                f"expected every consumer to end on {ops - 1}, got {self._lasts}"
+            )
         strays = self._strays[0] + sum(probe() for probe in self._stray_probes)
         if strays:
             raise CorrectnessError(f"{strays} deliveries reached handlers that must not run")

@@ -75,7 +75,11 @@ class Verdict:
 
 
 TARGETS = (
-    Target("emit to 1 async handler vs await handler(event)", 2.5, mtbus_over("emit-async", "1 handler")),
+    Target(
+        "emit to 1 async handler vs await handler(event)",
+        2.5,
+        mtbus_over("emit-async", "1 handler"),
+    ),
     Target(
         "emit to 10 async handlers vs await handler(event)",
         1.5,
