@@ -23,6 +23,14 @@ from ._targets import verdicts
 DOCS = Path(__file__).parent.parent / "docs"
 
 
+def positive(text: str) -> int:
+    """An ``int`` of at least 1, for ``--rounds``."""
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of rounds of at least 1, got {text!r}")
+    return number
+
+
 def parser() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -53,7 +61,9 @@ def parser() -> argparse.ArgumentParser:
         choices=list(SCENARIOS),
         help="run this scenario (repeatable; default: all)",
     )
-    options.add_argument("--rounds", type=int, metavar="N", help="timed rounds per scenario")
+    options.add_argument(
+        "--rounds", type=positive, metavar="N", help="timed rounds per scenario (at least 1)"
+    )
     return options
 
 
@@ -115,23 +125,6 @@ def main(argv: list[str] | None = None) -> int:
 
     command = shlex.join(["python", "-m", "benchmarks", *arguments])
     machine, versions = _machine.machine(), _machine.versions()
-    document = {
-        "command": command,
-        "machine": machine,
-        "versions": versions,
-        "measurements": [measurement.to_json() for measurement in results.measurements],
-        "memory": [result.to_json() for result in results.memory],
-        "targets": [
-            {
-                "target": verdict.target.description,
-                "backend": verdict.backend,
-                "ratio": verdict.ratio,
-                "limit": verdict.target.limit,
-                "met": verdict.met,
-            }
-            for verdict in found
-        ],
-    }
     json_path, chart_path = args.json, args.chart
     if args.docs:
         json_path = json_path or DOCS / "performance.json"
@@ -139,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         section = _docs.results_section(results, found, command, machine, versions)
         _docs.rewrite(DOCS / "performance.md", section)
     if json_path is not None:
+        document = _report.document(results, found, command, machine, versions)
         json_path.write_text(json.dumps(document, indent=2) + "\n")
     if chart_path is not None:
         _chart.draw(results, chart_path)

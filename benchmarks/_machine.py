@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import subprocess
 from pathlib import Path
 
 #: The distributions a run can involve, mtbus first.
@@ -43,12 +44,33 @@ def machine() -> dict[str, str]:
     }
 
 
+def commit() -> str | None:
+    """The git commit checked out where this suite lives, if it is a git checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip()
+
+
 def versions() -> dict[str, str]:
-    """The installed version of every distribution in :data:`DISTRIBUTIONS`."""
+    """The installed version of every distribution in :data:`DISTRIBUTIONS`.
+
+    mtbus's also names the git commit, as its version does not change between commits.
+    """
     found = {}
     for name in DISTRIBUTIONS:
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             found[name] = "not installed"
+    checkout = commit()
+    if checkout is not None:
+        found["mtbus"] += f" (git {checkout})"
     return found

@@ -8,7 +8,7 @@ Ratios are times (ns/op) over the reference's, each the median of per-round rati
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -126,3 +126,30 @@ def faster_peers_text(results: Results) -> str:
         f"peer / mtbus {ratio_text(ratio)}"
         for peer, ratio in found
     )
+
+
+def document(
+    results: Results,
+    found: Sequence[Verdict],
+    command: str,
+    machine: dict[str, str],
+    versions: dict[str, str],
+) -> dict[str, Any]:
+    """Everything about a run as JSON-ready data: how, where, what was measured, verdicts."""
+    return {
+        "command": command,
+        "machine": machine,
+        "versions": versions,
+        "measurements": [measurement.to_json() for measurement in results.measurements],
+        "memory": [result.to_json() for result in results.memory],
+        "targets": [
+            {
+                "target": verdict.target.description,
+                "backend": verdict.backend,
+                "ratio": verdict.ratio,
+                "limit": verdict.target.limit,
+                "met": verdict.met,
+            }
+            for verdict in found
+        ],
+    }
