@@ -12,14 +12,8 @@ received, and claim what a dead member left pending (``XAUTOCLAIM``).
 from __future__ import annotations
 
 import logging
-import os
-import random
-import re
-import socket
-from contextlib import suppress
-from itertools import islice
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -27,8 +21,20 @@ import anyio
 from .._checks import check_count, check_seconds
 from .._exceptions import ChannelError, ChannelGapError, MessageDecodeError
 from .._message import NO_METADATA, Message
-from .._topics import TopicMatcher
 from ._codecs import Codec, JsonCodec, safe_codecs
+from ._redis_groups import GroupMember, check_group_options, default_consumer
+from ._streams import (
+    BATCH,
+    BLOCK_MS,
+    START,
+    Retry,
+    check_since,
+    connection_failure,
+    id_of,
+    import_coredis,
+    sort_key,
+    topic_filter,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping
@@ -42,45 +48,6 @@ if TYPE_CHECKING:
 _logger = logging.getLogger("mtbus")
 
 _new_message = tuple.__new__
-_MESSAGE_ID = re.compile(r"\d+(-\d+)?")
-_START: Final = "0-0"  # before the first entry of any stream
-_BLOCK_MS: Final = 1000  # how long a blocking read waits before readers look around
-_RETRY_FIRST: Final = 0.05  # seconds before the first reconnection attempt
-_RETRY_MAX: Final = 5.0  # the longest wait between attempts
-
-
-def _import_coredis() -> Any:
-    try:
-        import coredis
-    except ModuleNotFoundError as error:
-        raise ModuleNotFoundError(
-            "RedisBackend needs the coredis package. Install it with: pip install 'mtbus[redis]'"
-        ) from error
-    return coredis
-
-
-def _order(entry_id: str) -> tuple[int, int]:
-    """Sort key of a stream entry ID (``"1700000000000-3"`` -> ``(1700000000000, 3)``)."""
-    milliseconds, _, sequence = entry_id.partition("-")
-    return int(milliseconds), int(sequence or 0)
-
-
-def _entry_id(entry: Any) -> str:
-    """A stream entry's ID as text."""
-    identifier = entry.identifier
-    return identifier.decode() if isinstance(identifier, bytes) else str(identifier)
-
-
-def check_since(since: str) -> str:
-    """A ``since=`` argument as a concrete entry ID, ``"$"`` kept as is."""
-    if since == "$":
-        return since
-    if not _MESSAGE_ID.fullmatch(since):
-        raise ValueError(
-            f"invalid since {since!r}: expected a message ID like '1700000000000-0', "
-            f"'0' (the oldest kept) or '$' (only new messages)"
-        )
-    return since if "-" in since else f"{since}-0"
 
 
 class RedisBackend:
@@ -134,7 +101,7 @@ class RedisBackend:
         claim_idle: float = 30.0,
         on_error: Callable[[ChannelError], object] | None = None,
     ) -> None:
-        self._coredis = _import_coredis()
+        self._coredis = import_coredis()
         self._url = _check_url(url)
         self._maxlen = check_count(maxlen, "maxlen", minimum=1)
         self._codec = JsonCodec() if codec is None else _check_codec(codec)
@@ -161,9 +128,9 @@ class RedisBackend:
         """The Redis key of the stream that carries *channel*."""
         return f"{self._key_prefix}{{{channel}}}"
 
-    def connect(self, channel: ChannelPort) -> _RedisLink:
+    def connect(self, channel: ChannelPort) -> RedisLink:
         """Attach a channel; nothing touches the network before ``async with channel:``."""
-        return _RedisLink(self, channel)
+        return RedisLink(self, channel)
 
     # -- what the links share ------------------------------------------------------------
 
@@ -210,7 +177,7 @@ class RedisBackend:
 
     def _decode(self, channel: str, entry: Any) -> Message[Any] | MessageDecodeError:
         """The message a stream entry carries, or why it cannot be had."""
-        entry_id = _entry_id(entry)
+        entry_id = id_of(entry)
         fields = entry.field_values or {}
         try:
             codec_name = fields[b"c"].decode()
@@ -255,7 +222,7 @@ class _Waiter:
         self.delivered = 0
 
 
-class _RedisLink:
+class RedisLink:
     """One channel's stream: its publisher side, its pump, and its subscribers' readers."""
 
     def __init__(self, backend: RedisBackend, port: ChannelPort) -> None:
@@ -264,10 +231,10 @@ class _RedisLink:
         self._key = backend.key(port.name)
         self._client: coredis.Redis[bytes] | None = None
         self._tasks: TaskGroup | None = None
-        self._position = _START  # the last entry whose local delivery has started
-        self._batch = min(_BATCH, backend._maxlen)  # entries per read
+        self._position = START  # the last entry whose local delivery has started
+        self._batch = min(BATCH, backend._maxlen)  # entries per read
         self._gap_after: str | None = None  # the cursor of the last gap reported
-        self._members: set[_GroupMember] = set()  # consumer-group readers running now
+        self._members: set[GroupMember] = set()  # consumer-group readers running now
         # Publishers of this process waiting for the pump to deliver their entry, and
         # what the pump delivered while publishers were still waiting for XADD's reply.
         self._publishing = 0
@@ -292,11 +259,11 @@ class _RedisLink:
         except Exception as error:
             # coredis reports a refused connection from its own task groups, so it may
             # come wrapped in exception groups: look inside them.
-            if started or not _connection_failure(error):
+            if started or not connection_failure(error):
                 raise
             raise ChannelError(
                 f"cannot connect channel {self._port.name!r} to Redis at "
-                f"{self._backend.url}: {_connection_failure(error)}"
+                f"{self._backend.url}: {connection_failure(error)}"
             ) from error
         finally:
             self._client = self._tasks = None
@@ -349,7 +316,7 @@ class _RedisLink:
                 ) from error
             if self._tasks is None:
                 return 0
-            if _order(entry_id) <= _order(self._position):  # the pump was quicker
+            if sort_key(entry_id) <= sort_key(self._position):  # the pump was quicker
                 return self._outcomes.pop(entry_id, 0)
             waiter = self._waiters[entry_id] = _Waiter()
             try:
@@ -375,8 +342,8 @@ class _RedisLink:
 
     def _settle_passed(self) -> None:
         """Release publishers whose entries the pump went past without delivering."""
-        position = _order(self._position)
-        for entry_id in [i for i in self._waiters if _order(i) <= position]:
+        position = sort_key(self._position)
+        for entry_id in [i for i in self._waiters if sort_key(i) <= position]:
             self._settle(entry_id, 0)
 
     def _settle_all(self) -> None:
@@ -390,7 +357,7 @@ class _RedisLink:
         deliver = self._port.deliver
         decode = self._backend._decode
         channel = self._port.name
-        retry = _Retry(f"reader of channel {channel!r}")
+        retry = Retry(f"reader of channel {channel!r}")
         while True:
             try:
                 entries = await self._read_checked(client, self._position)
@@ -403,7 +370,7 @@ class _RedisLink:
                 continue
             retry.reset()
             for entry in entries:
-                entry_id = self._position = _entry_id(entry)
+                entry_id = self._position = id_of(entry)
                 message = decode(channel, entry)
                 if isinstance(message, MessageDecodeError):
                     self._backend._report(self._port, message)
@@ -426,7 +393,7 @@ class _RedisLink:
         *after*: trimming keeps at least ``maxlen`` (>= a batch) entries, all of which Redis
         would have offered.
         """
-        found = await client.xread({self._key: after}, count=self._batch, block=_BLOCK_MS)
+        found = await client.xread({self._key: after}, count=self._batch, block=BLOCK_MS)
         return () if not found else next(iter(found.values()))
 
     async def _read_checked(self, client: coredis.Redis[bytes], after: str) -> tuple[Any, ...]:
@@ -442,18 +409,18 @@ class _RedisLink:
             newer = pipe.xread({self._key: after}, count=self._batch)
         found = await newer
         entries = () if not found else next(iter(found.values()))
-        if after not in (_START, self._gap_after) and not await cursor_entry:
+        if after not in (START, self._gap_after) and not await cursor_entry:
             first = await oldest
-            if not first or _order(_entry_id(first[0])) > _order(after):
+            if not first or sort_key(id_of(first[0])) > sort_key(after):
                 self._gap_after = after  # report it once, however often it is read from
-                resumed = _entry_id(entries[0]) if entries else None
+                resumed = id_of(entries[0]) if entries else None
                 error = ChannelGapError(self._port.name, after, resumed)
                 self._backend._report(self._port, error)
         return entries
 
     async def _last_id(self, client: coredis.Redis[bytes]) -> str:
         newest = await client.xrevrange(self._key, "+", "-", count=1)
-        return _entry_id(newest[0]) if newest else _START
+        return id_of(newest[0]) if newest else START
 
     # -- subscribers the backend feeds itself ----------------------------------------------
 
@@ -472,10 +439,8 @@ class _RedisLink:
             return True
         tasks = self._running("subscribe to")
         if group is not None:
-            _check_group_options(subscriber, group, consumer)
-            member = _GroupMember(
-                self, subscriber, group, consumer or _default_consumer(subscriber)
-            )
+            check_group_options(subscriber, group, consumer)
+            member = GroupMember(self, subscriber, group, consumer or default_consumer(subscriber))
             await tasks.start(member.serve, "$" if since is None else since)
             return False
         if since is None or since == "$":
@@ -492,9 +457,9 @@ class _RedisLink:
         happen with no await in between.
         """
         client = self._connected("subscribe to")
-        wants = _matcher_for(subscriber)
-        retry = _Retry(f"catch-up reader of channel {self._port.name!r}")
-        cursor = "0-0" if since == _START else since
+        wants = topic_filter(subscriber)
+        retry = Retry(f"catch-up reader of channel {self._port.name!r}")
+        cursor = "0-0" if since == START else since
         while not subscriber.is_closed:
             try:
                 entries = await self._read_checked(client, cursor)
@@ -502,215 +467,18 @@ class _RedisLink:
                 await retry.wait(error)
                 continue
             retry.reset()
-            position = _order(self._position)
-            due = [entry for entry in entries if _order(_entry_id(entry)) <= position]
+            position = sort_key(self._position)
+            due = [entry for entry in entries if sort_key(id_of(entry)) <= position]
             if not due:
                 self._port.admit(subscriber)
                 return
             for entry in due:
-                cursor = _entry_id(entry)
+                cursor = id_of(entry)
                 message = self._backend._decode(self._port.name, entry)
                 if isinstance(message, MessageDecodeError):
                     self._backend._report(self._port, message)
                 elif wants(message.topic):
                     await self._port.deliver_to(subscriber, message)
-
-
-_BATCH: Final = 100  # entries per read
-
-
-class _GroupMember:
-    """One consumer-group member: reads its share, acks what its subscriber received."""
-
-    def __init__(
-        self, link: _RedisLink, subscriber: Subscriber[Any], group: str, consumer: str
-    ) -> None:
-        self._link = link
-        self._subscriber = subscriber
-        self._group = group
-        self._consumer = consumer
-        self._wants = _matcher_for(subscriber)
-        self._unacked: dict[str, None] = {}  # delivered to the queue, oldest first
-        self._taken = (
-            0  # how many of the delivered ones the subscriber had received at the last ack
-        )
-
-    async def serve(self, start: str, *, task_status: TaskStatus[None]) -> None:
-        """Join the group (creating it at *start* if it is new), then read until unsubscribed."""
-        await self._create_group(self._link._connected("subscribe to"), start)
-        task_status.started()
-        self._link._members.add(self)
-        try:
-            await self._read_until_unsubscribed(start)
-        finally:
-            self._link._members.discard(self)
-
-    async def _read_until_unsubscribed(self, start: str) -> None:
-        link = self._link
-        client = link._connected("subscribe to")
-        key = link._key
-        subscriber = self._subscriber
-        retry = _Retry(f"group {self._group!r} reader of channel {link._port.name!r}")
-        pending_first = True  # after (re)connecting, our own unacknowledged entries come first
-        claim_every = link._backend._claim_idle
-        next_claim = anyio.current_time() + claim_every
-        try:
-            while not subscriber.is_closed:
-                try:
-                    if pending_first:
-                        await self._create_group(client, start)
-                    await self._acknowledge(client)
-                    if pending_first:
-                        entries = await self._read(client, "0", block=None)
-                        pending_first = len(entries) >= _BATCH
-                    elif anyio.current_time() >= next_claim:
-                        entries = await self._claim(client)
-                        next_claim = anyio.current_time() + claim_every
-                    else:
-                        entries = await self._read(client, ">", block=_BLOCK_MS)
-                except retry.errors as error:
-                    await retry.wait(error)
-                    pending_first = True
-                    continue
-                retry.reset()
-                skipped = []
-                for entry in entries:
-                    entry_id = _entry_id(entry)
-                    if entry_id in self._unacked:
-                        continue  # re-read after a reconnect: already queued
-                    if not entry.field_values:  # claimed, but trimmed meanwhile
-                        link._backend._report(
-                            link._port, ChannelGapError(link._port.name, entry_id, None)
-                        )
-                        skipped.append(entry_id)
-                        continue
-                    message = link._backend._decode(link._port.name, entry)
-                    if isinstance(message, MessageDecodeError):
-                        link._backend._report(link._port, message)
-                        skipped.append(entry_id)
-                    elif not self._wants(message.topic):
-                        skipped.append(entry_id)
-                    elif await link._port.deliver_to(subscriber, message):
-                        self._unacked[entry_id] = None
-                if skipped:
-                    await client.xack(key, self._group, skipped)
-        finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                await self.acknowledge(client)
-
-    async def _create_group(self, client: coredis.Redis[bytes], start: str) -> None:
-        exceptions = self._link._backend._coredis.exceptions
-        with suppress(exceptions.StreamDuplicateConsumerGroupError):  # another member made it
-            await client.xgroup_create(self._link._key, self._group, start, mkstream=True)
-
-    async def _read(
-        self, client: coredis.Redis[bytes], after: str, *, block: int | None
-    ) -> tuple[Any, ...]:
-        subscriber = self._subscriber
-        room = subscriber._capacity - len(subscriber._queue)
-        found = await client.xreadgroup(
-            self._group,
-            self._consumer,
-            {self._link._key: after},
-            count=max(1, min(room, _BATCH)),
-            block=block,
-        )
-        return () if not found else next(iter(found.values()))
-
-    async def _claim(self, client: coredis.Redis[bytes]) -> tuple[Any, ...]:
-        idle = int(self._link._backend._claim_idle * 1000)
-        claimed = await client.xautoclaim(
-            self._link._key, self._group, self._consumer, idle, _START, count=_BATCH
-        )
-        entries: tuple[Any, ...] = claimed[1]
-        for gone in claimed[2] if len(claimed) > 2 else ():
-            error = ChannelGapError(self._link._port.name, gone.decode(), None)
-            self._link._backend._report(self._link._port, error)
-        return entries
-
-    async def acknowledge(self, client: coredis.Redis[bytes]) -> None:
-        """Acknowledge what the subscriber has received, if the connection allows.
-
-        What is not acknowledged stays pending, and a member claims it later.
-        """
-        with suppress(*_connection_errors()):
-            await self._acknowledge(client)
-
-    async def _acknowledge(self, client: coredis.Redis[bytes]) -> None:
-        """Acknowledge the delivered entries the subscriber has received since last time."""
-        subscriber = self._subscriber
-        received = subscriber._delivered - len(subscriber._queue)
-        count = received - self._taken
-        if count <= 0:
-            return
-        self._taken = received
-        unacked = self._unacked
-        done = list(islice(unacked, count))
-        for entry_id in done:
-            del unacked[entry_id]
-        # If this fails, the entries stay pending in Redis, and a member claims them later.
-        await client.xack(self._link._key, self._group, done)
-
-
-def _connection_errors() -> tuple[type[Exception], ...]:
-    """The errors that mean "the connection dropped": worth a retry."""
-    return (OSError, _import_coredis().exceptions.ConnectionError)
-
-
-class _Retry:
-    """Jittered exponential back-off for a reader whose connection dropped."""
-
-    def __init__(self, reader: str) -> None:
-        self.errors = _connection_errors()
-        self._reader = reader
-        self._delay = 0.0
-
-    def reset(self) -> None:
-        self._delay = 0.0
-
-    async def wait(self, error: Exception) -> None:
-        self._delay = min(_RETRY_MAX, self._delay * 2 or _RETRY_FIRST)
-        delay = self._delay * random.uniform(0.5, 1.0)
-        _logger.warning(
-            "%s lost its connection (%s); retrying in %.2f s", self._reader, error, delay
-        )
-        await anyio.sleep(delay)
-
-
-def _connection_failure(error: BaseException) -> BaseException | None:
-    """The connection problem behind *error* (maybe inside exception groups), if that is all."""
-    if isinstance(error, BaseExceptionGroup):
-        causes = [_connection_failure(inner) for inner in error.exceptions]
-        return causes[0] if causes and all(causes) else None
-    coredis = _import_coredis()
-    if isinstance(error, OSError | TimeoutError | coredis.exceptions.ConnectionError):
-        return error
-    return None
-
-
-def _matcher_for(subscriber: Subscriber[Any]) -> Callable[[str | None], bool]:
-    """Whether a topic is one *subscriber* asked for (broadcasts always are)."""
-    if subscriber.topics is None:
-        return lambda topic: True
-    matcher: TopicMatcher[bool] = TopicMatcher()
-    for pattern in subscriber.topics:
-        matcher.add(pattern, True)
-    return lambda topic: topic is None or bool(matcher.match(topic))
-
-
-def _check_group_options(subscriber: Subscriber[Any], group: str, consumer: str | None) -> None:
-    for option, value in (("group", group), ("consumer", consumer)):
-        if value is not None and not value:
-            raise ValueError(f"{option} must not be empty")
-    if subscriber._overflow != "block":
-        raise ValueError(
-            f"a consumer-group subscriber acknowledges what it received, so it cannot drop "
-            f"messages: overflow must be 'block', not {subscriber._overflow!r}"
-        )
-
-
-def _default_consumer(subscriber: Subscriber[Any]) -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{subscriber.sequence}"
 
 
 def _refusal(codec_name: str) -> str:

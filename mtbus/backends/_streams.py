@@ -1,0 +1,107 @@
+"""Redis Streams plumbing shared by a channel's readers: entry IDs, retries, topic filters."""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+
+from .._topics import TopicMatcher
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._subscriber import Subscriber
+
+_logger = logging.getLogger("mtbus")
+
+MESSAGE_ID = re.compile(r"\d+(-\d+)?")
+START: Final = "0-0"  # before the first entry of any stream
+BLOCK_MS: Final = 1000  # how long a blocking read waits before readers look around
+RETRY_FIRST: Final = 0.05  # seconds before the first reconnection attempt
+RETRY_MAX: Final = 5.0  # the longest wait between attempts
+BATCH: Final = 100  # entries per read
+
+
+def import_coredis() -> Any:
+    """The coredis module, or an error that says how to install it."""
+    try:
+        import coredis
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(
+            "RedisBackend needs the coredis package. Install it with: pip install 'mtbus[redis]'"
+        ) from error
+    return coredis
+
+
+def sort_key(entry_id: str) -> tuple[int, int]:
+    """Sort key of a stream entry ID (``"1700000000000-3"`` -> ``(1700000000000, 3)``)."""
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
+def id_of(entry: Any) -> str:
+    """A stream entry's ID as text."""
+    identifier = entry.identifier
+    return identifier.decode() if isinstance(identifier, bytes) else str(identifier)
+
+
+def check_since(since: str) -> str:
+    """A ``since=`` argument as a concrete entry ID, ``"$"`` kept as is."""
+    if since == "$":
+        return since
+    if not MESSAGE_ID.fullmatch(since):
+        raise ValueError(
+            f"invalid since {since!r}: expected a message ID like '1700000000000-0', "
+            f"'0' (the oldest kept) or '$' (only new messages)"
+        )
+    return since if "-" in since else f"{since}-0"
+
+
+def connection_errors() -> tuple[type[Exception], ...]:
+    """The errors that mean "the connection dropped": worth a retry."""
+    return (OSError, import_coredis().exceptions.ConnectionError)
+
+
+class Retry:
+    """Jittered exponential back-off for a reader whose connection dropped."""
+
+    def __init__(self, reader: str) -> None:
+        self.errors = connection_errors()
+        self._reader = reader
+        self._delay = 0.0
+
+    def reset(self) -> None:
+        self._delay = 0.0
+
+    async def wait(self, error: Exception) -> None:
+        self._delay = min(RETRY_MAX, self._delay * 2 or RETRY_FIRST)
+        delay = self._delay * random.uniform(0.5, 1.0)
+        _logger.warning(
+            "%s lost its connection (%s); retrying in %.2f s", self._reader, error, delay
+        )
+        await anyio.sleep(delay)
+
+
+def connection_failure(error: BaseException) -> BaseException | None:
+    """The connection problem behind *error* (maybe inside exception groups), if that is all."""
+    if isinstance(error, BaseExceptionGroup):
+        causes = [connection_failure(inner) for inner in error.exceptions]
+        return causes[0] if causes and all(causes) else None
+    coredis = import_coredis()
+    if isinstance(error, OSError | TimeoutError | coredis.exceptions.ConnectionError):
+        return error
+    return None
+
+
+def topic_filter(subscriber: Subscriber[Any]) -> Callable[[str | None], bool]:
+    """Whether a topic is one *subscriber* asked for (broadcasts always are)."""
+    if subscriber.topics is None:
+        return lambda topic: True
+    matcher: TopicMatcher[bool] = TopicMatcher()
+    for pattern in subscriber.topics:
+        matcher.add(pattern, True)
+    return lambda topic: topic is None or bool(matcher.match(topic))
