@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,17 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("*.py"))
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, redis_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    environment = dict(os.environ)
+    if redis_url is not None:
+        environment["MTBUS_REDIS_URL"] = redis_url
     return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -23,8 +32,8 @@ def test_there_are_examples() -> None:
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
-def test_example_runs_cleanly(script: Path) -> None:
-    result = run(str(script))
+def test_example_runs_cleanly(script: Path, redis_url: str) -> None:
+    result = run(str(script), redis_url=redis_url)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert result.stdout.strip()
@@ -56,3 +65,13 @@ def test_composition_and_batching_examples_run_on_trio(script: str, expected: st
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert expected in result.stdout
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_redis_workers_example_shares_the_work_and_resumes(backend: str, redis_url: str) -> None:
+    result = run(str(EXAMPLES / "redis_workers.py"), backend, redis_url=redis_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "billing: 20 orders charged, each once: True" in result.stdout
+    assert "audit: saw European orders [1, 3, 5], then stopped" in result.stdout
+    assert "audit: resumed with [7, 9, 11]..., 7 more, none missed: True" in result.stdout
