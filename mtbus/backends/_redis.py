@@ -358,15 +358,24 @@ class RedisLink:
         decode = self._backend._decode
         channel = self._port.name
         retry = Retry(f"reader of channel {channel!r}")
+        # Whether the next read must check for a gap. A blocking read that returns less than
+        # a batch proves there was none (see _read_new), so a reader keeping up with the
+        # stream makes one blocking read per batch; after a full batch, a reconnection or a
+        # slow delivery, it reads checked until it has caught up again.
+        checked = False
         while True:
             try:
-                entries = await self._read_checked(client, self._position)
-                if not entries:
+                if checked:
+                    entries = await self._read_checked(client, self._position)
+                    checked = len(entries) >= self._batch
+                else:
                     entries = await self._read_new(client, self._position)
                     if len(entries) >= self._batch:
-                        continue  # maybe more than was kept: read it again, checked
+                        checked = True  # maybe more than was kept: read it again, checked
+                        continue
             except retry.errors as error:
                 await retry.wait(error)
+                checked = True
                 continue
             retry.reset()
             for entry in entries:
