@@ -266,7 +266,10 @@ class Channel(Generic[T]):
             known = False
         if not known and topic is not None:
             validate_name(topic, kind="topic")
-        return self._send(
+        # A local, not self._send(...): a bound method kept in a slot is called through an
+        # unspecialisable LOAD_METHOD in CPython 3.11.
+        send = self._send
+        return send(
             topic,
             data,
             NO_METADATA if metadata is None else MappingProxyType(dict(check_metadata(metadata))),
