@@ -266,7 +266,10 @@ class Channel(Generic[T]):
             known = False
         if not known and topic is not None:
             validate_name(topic, kind="topic")
-        return self._send(
+        # A local, not self._send(...): a bound method kept in a slot is called through an
+        # unspecialisable LOAD_METHOD in CPython 3.11.
+        send = self._send
+        return send(
             topic,
             data,
             NO_METADATA if metadata is None else MappingProxyType(dict(check_metadata(metadata))),
@@ -339,37 +342,55 @@ class Channel(Generic[T]):
         metadata: Mapping[str, Any],
         id: str | None = None,
     ) -> int:
-        """Queue one message for each local subscriber it matches; return how many."""
+        """Queue one message for each local subscriber it matches; return how many.
+
+        The common case runs here: every queue has room. The first full queue hands this
+        subscriber and the rest to :meth:`_deliver_rest`, where the overflow policies apply.
+        """
         try:
             subscribers = self._routes[topic]
         except KeyError:
             subscribers = self._route(topic)
         self._published += 1
         message: Message[Any] = _new_message(Message, (data, topic, metadata, id))
-        delivered = 0
-        refused: list[Subscriber[T]] | None = None
-        cut_short = False
         for subscriber in subscribers:
             # Subscriber._offer's common case, inlined: room in the queue.
             queue = subscriber._queue
-            if len(queue) < subscriber._capacity:
-                queue.append(message)
-                subscriber._delivered += 1
-                if subscriber._not_empty is not None:
-                    subscriber._wake_receivers()
-                delivered += 1
-                continue
+            if len(queue) >= subscriber._capacity:
+                done = subscribers.index(subscriber)
+                return await self._deliver_rest(topic, message, subscribers[done:], done)
+            queue.append(message)
+            subscriber._delivered += 1
+            if subscriber._not_empty is not None:
+                subscriber._wake_receivers()
+        return len(subscribers)
+
+    async def _deliver_rest(
+        self,
+        topic: str | None,
+        message: Message[Any],
+        subscribers: tuple[Subscriber[T], ...],
+        delivered: int,
+    ) -> int:
+        """Offer *message* to *subscribers*, the first of them full, under their policies.
+
+        :param delivered: how many subscribers before these already queued it
+        :return: how many subscribers queued it in all
+        """
+        refused: list[Subscriber[T]] = []
+        cut_short = False
+        for subscriber in subscribers:
             outcome = subscriber._offer(message)
             if outcome == 1:
                 delivered += 1
             elif outcome == REFUSED:
-                refused = [subscriber] if refused is None else [*refused, subscriber]
+                refused.append(subscriber)
             elif subscriber._overflow == "block":
                 if await subscriber._put(message):
                     delivered += 1
                 else:
                     cut_short = self._closed
-        if refused is not None:
+        if refused:
             raise ChannelFullError(
                 f"message to topic {topic!r} dropped for {len(refused)} full subscriber(s) "
                 f"of {self!r} with overflow='error': {refused!r}"
