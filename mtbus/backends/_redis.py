@@ -468,7 +468,7 @@ class RedisLink:
         client = self._connected("subscribe to")
         wants = topic_filter(subscriber)
         retry = Retry(f"catch-up reader of channel {self._port.name!r}")
-        cursor = "0-0" if since == START else since
+        cursor = since
         while not subscriber.is_closed:
             try:
                 entries = await self._read_checked(client, cursor)

@@ -92,8 +92,9 @@ class GroupMember:
                         skipped.append(entry_id)
                     elif await link._port.deliver_to(subscriber, message):
                         self._unacked[entry_id] = None
-                if skipped:
-                    await client.xack(key, self._group, skipped)
+                if skipped:  # if this fails, they are claimed (and skipped) again later
+                    with suppress(*retry.errors):
+                        await client.xack(key, self._group, skipped)
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
                 await self.acknowledge(client)
