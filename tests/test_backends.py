@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from mtbus import Channel, ChannelClosedError, ChannelError
+from mtbus import Channel, ChannelClosedError, ChannelError, ChannelFullError, Publisher
 from mtbus.backends import Backend, ChannelPort, MemoryBackend, RedisBackend
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ class RelayBackend:
 
 @pytest.fixture(params=["memory", "relay", "redis"])
 def backend(request: pytest.FixtureRequest) -> Backend:
+    """The same contract over each transport (a test may narrow the list, indirectly)."""
     if request.param == "memory":
         return MemoryBackend()
     if request.param == "relay":
@@ -170,6 +171,63 @@ async def test_close_ends_iteration_after_the_queued_messages(channel: Channel[A
         await channel.publish(3)
     with pytest.raises(ChannelClosedError):
         await channel.subscribe()
+
+
+async def test_lossy_policies_drop_and_count_the_same(channel: Channel[Any]) -> None:
+    oldest = await channel.subscribe(buffer_size=2, overflow="drop_oldest")
+    newest = await channel.subscribe(buffer_size=2, overflow="drop_newest")
+    for number in range(5):
+        await channel.publish(number)
+    await anyio.wait_all_tasks_blocked()  # the relay's pump delivers after publish returns
+    assert [oldest.receive_nowait().data for _ in range(2)] == [3, 4]
+    assert [newest.receive_nowait().data for _ in range(2)] == [0, 1]
+    assert oldest.statistics().dropped == newest.statistics().dropped == 3
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"], indirect=True)
+async def test_the_error_policy_fails_a_local_publisher(channel: Channel[Any]) -> None:
+    strict = await channel.subscribe(buffer_size=1, overflow="error")
+    relaxed = await channel.subscribe()
+    await channel.publish(1)
+    with pytest.raises(ChannelFullError, match=r"dropped for 1 full subscriber"):
+        await channel.publish(2)
+    assert [relaxed.receive_nowait().data for _ in range(2)] == [1, 2]
+    assert strict.receive_nowait().data == 1
+    assert strict.statistics().dropped == 1
+
+
+async def test_unsubscribing_keeps_what_was_queued(channel: Channel[Any]) -> None:
+    leaving = await channel.subscribe()
+    staying = await channel.subscribe()
+    await channel.publish("before")
+    await anyio.wait_all_tasks_blocked()
+    leaving.unsubscribe()
+    await channel.publish("after")
+    with anyio.fail_after(5):
+        assert [(await staying.receive()).data for _ in range(2)] == ["before", "after"]
+    assert [message.data async for message in leaving] == ["before"]
+    assert channel.subscriber_count == 1
+
+
+async def test_publishers_batch_over_every_backend(channel: Channel[Any]) -> None:
+    subscriber = await channel.subscribe("job.*")
+    publisher = Publisher(channel, default_topic="job.new")
+    async with publisher.batch() as batch:
+        for number in range(3):
+            await batch.publish(number)
+    assert await publisher.publish_batch([(3, "job.done", None), (4, None, {"n": 4})]) == [
+        None,
+        None,
+    ]
+    with anyio.fail_after(5):
+        received = [await subscriber.receive() for _ in range(5)]
+    assert [(m.data, m.topic) for m in received] == [
+        (0, "job.new"),
+        (1, "job.new"),
+        (2, "job.new"),
+        (3, "job.done"),
+        (4, "job.new"),  # no topic: the publisher's default
+    ]
 
 
 async def test_a_transport_sees_each_record_once_whatever_the_subscribers(

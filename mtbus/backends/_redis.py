@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import logging
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 from urllib.parse import urlsplit
 
 import anyio
 
 from .._checks import check_count, check_seconds
-from .._exceptions import ChannelError, ChannelGapError, MessageDecodeError
+from .._exceptions import (
+    ChannelClosedError,
+    ChannelError,
+    ChannelFullError,
+    ChannelGapError,
+    MessageDecodeError,
+)
 from .._message import NO_METADATA, Message
 from ._codecs import Codec, JsonCodec, safe_codecs
 from ._redis_groups import GroupMember, check_group_options, default_consumer
@@ -212,14 +218,19 @@ class RedisBackend:
                 _logger.exception("on_error hook of %r failed", self)
 
 
+#: What the pump tells a local publisher: how many local subscribers got its message, or the
+#: ChannelFullError that memory's publish would have raised (an "error" subscriber was full).
+Outcome: TypeAlias = "int | ChannelFullError"
+
+
 class _Waiter:
     """A publisher waiting for the pump to deliver its own message locally."""
 
-    __slots__ = ("delivered", "done")
+    __slots__ = ("done", "outcome")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
-        self.delivered = 0
+        self.outcome: Outcome = 0
 
 
 class RedisLink:
@@ -239,7 +250,7 @@ class RedisLink:
         # what the pump delivered while publishers were still waiting for XADD's reply.
         self._publishing = 0
         self._waiters: dict[str, _Waiter] = {}
-        self._outcomes: dict[str, int] = {}
+        self._outcomes: dict[str, Outcome] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -317,27 +328,31 @@ class RedisLink:
             if self._tasks is None:
                 return 0
             if sort_key(entry_id) <= sort_key(self._position):  # the pump was quicker
-                return self._outcomes.pop(entry_id, 0)
-            waiter = self._waiters[entry_id] = _Waiter()
-            try:
-                await waiter.done.wait()
-            finally:
-                self._waiters.pop(entry_id, None)
-            return waiter.delivered
+                outcome = self._outcomes.pop(entry_id, 0)
+            else:
+                waiter = self._waiters[entry_id] = _Waiter()
+                try:
+                    await waiter.done.wait()
+                finally:
+                    self._waiters.pop(entry_id, None)
+                outcome = waiter.outcome
+            if isinstance(outcome, ChannelFullError):
+                raise outcome
+            return outcome
         finally:
             self._publishing -= 1
             if not self._publishing:
                 self._outcomes.clear()
 
-    def _settle(self, entry_id: str, delivered: int) -> None:
-        """Tell the publisher of *entry_id* (if it is this process) how many received it."""
+    def _settle(self, entry_id: str, outcome: Outcome) -> None:
+        """Tell the publisher of *entry_id* (if it is this process) how its delivery went."""
         if not self._publishing:
             return
         waiter = self._waiters.pop(entry_id, None)
         if waiter is None:
-            self._outcomes[entry_id] = delivered  # its publisher has not heard back from XADD
+            self._outcomes[entry_id] = outcome  # its publisher has not heard back from XADD
         else:
-            waiter.delivered = delivered
+            waiter.outcome = outcome
             waiter.done.set()
 
     def _settle_passed(self) -> None:
@@ -385,13 +400,14 @@ class RedisLink:
                     self._backend._report(self._port, message)
                     self._settle(entry_id, 0)
                     continue
+                outcome: Outcome
                 try:
-                    delivered = await deliver(
-                        message.topic, message.data, message.metadata, entry_id
-                    )
-                except ChannelError:  # a full "error" subscriber: counted as its drop already
-                    delivered = 0
-                self._settle(entry_id, delivered)
+                    outcome = await deliver(message.topic, message.data, message.metadata, entry_id)
+                except ChannelFullError as error:  # the others have it; the drop is counted
+                    outcome = error
+                except ChannelClosedError:  # closed while this waited for room: done
+                    return
+                self._settle(entry_id, outcome)
             if self._waiters:
                 self._settle_passed()
 
