@@ -18,6 +18,7 @@ from anyio.lowlevel import checkpoint
 
 from ._backends import ANY_BACKEND, ASYNCIO_ONLY
 from ._harness import Contender
+from ._workloads import NAME, PAYLOAD, awaiting, calling
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -29,9 +30,6 @@ if TYPE_CHECKING:
 
     #: A setup that still needs its handler count.
     EmitSetup = Callable[..., AbstractAsyncContextManager[Workload]]
-
-NAME = "bench.tick"
-PAYLOAD = {"order": 42}
 
 
 @asynccontextmanager
@@ -68,13 +66,7 @@ async def mtbus_emit(tally: Tally, handlers: int, sync: bool) -> AsyncIterator[W
     emitter = EventEmitter()
     for _ in range(handlers):
         emitter.on(NAME, tally.sync_handler() if sync else tally.async_handler())
-    emit = emitter.emit
-
-    async def workload(ops: int) -> None:
-        for _ in range(ops):
-            await emit(NAME, PAYLOAD)
-
-    yield workload
+    yield awaiting(emitter.emit)
 
 
 def wait_for_tasks(emit: Callable[[str, object], object], tally: Tally, handlers: int) -> Workload:
@@ -122,13 +114,7 @@ async def pyee_sync(tally: Tally, handlers: int) -> AsyncIterator[Workload]:
     emitter = EventEmitter()
     for _ in range(handlers):
         emitter.add_listener(NAME, tally.sync_handler())
-    emit = emitter.emit
-
-    async def workload(ops: int) -> None:
-        for _ in range(ops):
-            emit(NAME, PAYLOAD)
-
-    yield workload
+    yield calling(emitter.emit)
 
 
 @asynccontextmanager
@@ -173,13 +159,7 @@ async def pymitter_async(tally: Tally, handlers: int) -> AsyncIterator[Workload]
     emitter = EventEmitter()
     for _ in range(handlers):
         emitter.on(NAME, tally.async_handler())
-    emit = emitter.emit_async
-
-    async def workload(ops: int) -> None:
-        for _ in range(ops):
-            await emit(NAME, PAYLOAD)
-
-    yield workload
+    yield awaiting(emitter.emit_async)
 
 
 @asynccontextmanager
@@ -190,13 +170,7 @@ async def pymitter_sync(tally: Tally, handlers: int) -> AsyncIterator[Workload]:
     emitter = EventEmitter()
     for _ in range(handlers):
         emitter.on(NAME, tally.sync_handler())
-    emit = emitter.emit
-
-    async def workload(ops: int) -> None:
-        for _ in range(ops):
-            emit(NAME, PAYLOAD)
-
-    yield workload
+    yield calling(emitter.emit)
 
 
 @asynccontextmanager
@@ -225,13 +199,7 @@ async def mtaio_async(tally: Tally, handlers: int) -> AsyncIterator[Workload]:
     emitter = EventEmitter()
     for _ in range(handlers):
         emitter.add_listener(NAME, tally.async_handler())
-    emit = emitter.emit
-
-    async def workload(ops: int) -> None:
-        for _ in range(ops):
-            await emit(NAME, PAYLOAD)
-
-    yield workload
+    yield awaiting(emitter.emit)
 
 
 #: Each peer's library name (also its module), setup and backends, per scenario.

@@ -22,6 +22,7 @@ import anyio
 from ._backends import run_on
 from ._results import MemoryResult
 from ._tally import Tally
+from ._workloads import NAME
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 
     #: Adds the given number of items and returns the bytes they cost in total.
     Measure = Callable[[int], Awaitable[int]]
-
-NAME = "bench.tick"
 
 
 class AllocationMeter:

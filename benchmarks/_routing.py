@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ._harness import Contender
+from ._workloads import NAME, PAYLOAD, awaiting, calling
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -29,9 +30,7 @@ if TYPE_CHECKING:
     from ._profile import Profile
     from ._tally import Tally
 
-NAME = "bench.tick"
 MATCHING = "bench.*"
-PAYLOAD = {"order": 42}
 
 
 def non_matching(size: int) -> list[str]:
@@ -64,13 +63,7 @@ async def mtbus_emitter(tally: Tally, size: int) -> AsyncIterator[Workload]:
     for pattern in non_matching(size):
         emitter.on(pattern, stray)
     emitter.on(MATCHING, tally.sync_handler())
-    emit = emitter.emit
-
-    async def workload(ops: int) -> None:
-        for _ in range(ops):
-            await emit(NAME, PAYLOAD)
-
-    yield workload
+    yield awaiting(emitter.emit)
 
 
 @asynccontextmanager
@@ -83,13 +76,7 @@ async def pymitter_emitter(tally: Tally, size: int) -> AsyncIterator[Workload]:
     for pattern in non_matching(size):
         emitter.on(pattern, stray)
     emitter.on(MATCHING, tally.sync_handler())
-    emit = emitter.emit
-
-    async def workload(ops: int) -> None:
-        for _ in range(ops):
-            emit(NAME, PAYLOAD)
-
-    yield workload
+    yield calling(emitter.emit)
 
 
 @asynccontextmanager
