@@ -526,3 +526,22 @@ async def test_unsubscribing_during_the_catch_up_stops_it(
         remaining = [message.data async for message in late]
         assert len(remaining) <= 1  # what was queued stays receivable; nothing more arrives
         assert channel.subscriber_count == 0
+
+
+def test_mtbus_imports_without_coredis() -> None:
+    code = (
+        "import sys; sys.modules['coredis'] = None\n"
+        "import mtbus, mtbus.backends\n"
+        "from mtbus.backends import RedisBackend\n"
+        "try:\n"
+        "    RedisBackend()\n"
+        "except ModuleNotFoundError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        "RedisBackend needs the coredis package. Install it with: pip install 'mtbus[redis]'\n"
+    )
