@@ -330,8 +330,10 @@ class Channel(Generic[T]):
         finally:
             tasks, self._tasks = self._tasks, None
             if tasks is not None:
+                # The block's own exception is not the backend's: it propagates as it is,
+                # and only a failure of the backend's tasks comes out of the task group.
                 tasks.cancel_scope.cancel()
-                await tasks.__aexit__(exc_type, exc, traceback)
+                await tasks.__aexit__(None, None, None)
 
     # -- delivery (what the backend calls) ---------------------------------------------
 

@@ -267,3 +267,27 @@ async def test_a_channel_is_entered_once() -> None:
             await channel.__aenter__()
     with pytest.raises(ChannelClosedError, match=r"cannot open .* it is closed"):
         await channel.__aenter__()
+
+
+async def test_an_error_in_the_block_comes_out_as_it_is(
+    backend: Backend, channel_name: str
+) -> None:
+    channel = Channel[int](channel_name, backend=backend)
+    subscribers: list[Subscriber[int]] = []
+
+    async def fail_inside() -> None:
+        async with channel:
+            subscribers.append(await channel.subscribe())
+            raise LookupError("the block's own")
+
+    with pytest.raises(LookupError, match=r"^the block's own$"):
+        await fail_inside()
+    assert channel.is_closed
+    assert subscribers[0].is_closed
+    with anyio.CancelScope() as scope:
+        async with Channel[int](channel_name, backend=backend) as again:
+            await again.subscribe()
+            scope.cancel()
+            await anyio.sleep_forever()
+    assert scope.cancelled_caught
+    assert again.is_closed
