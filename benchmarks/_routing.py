@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -24,7 +24,7 @@ from ._harness import Contender
 from ._workloads import NAME, PAYLOAD, awaiting, calling
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from ._harness import Workload
     from ._profile import Profile
@@ -36,6 +36,14 @@ MATCHING = "bench.*"
 def non_matching(size: int) -> list[str]:
     """*size* patterns that do not match :data:`NAME`."""
     return [f"n{index}.*" if index % 2 else f"bench.*.n{index}" for index in range(size)]
+
+
+def register(on: Callable[[str, Callable[..., Any]], object], tally: Tally, size: int) -> None:
+    """Register a stray handler on each of the S non-matching patterns, then the counted one."""
+    stray = tally.stray_handler()
+    for pattern in non_matching(size):
+        on(pattern, stray)
+    on(MATCHING, tally.sync_handler())
 
 
 @asynccontextmanager
@@ -59,10 +67,7 @@ async def mtbus_emitter(tally: Tally, size: int) -> AsyncIterator[Workload]:
     from mtbus import EventEmitter
 
     emitter = EventEmitter()
-    stray = tally.stray_handler()
-    for pattern in non_matching(size):
-        emitter.on(pattern, stray)
-    emitter.on(MATCHING, tally.sync_handler())
+    register(emitter.on, tally, size)
     yield awaiting(emitter.emit)
 
 
@@ -72,10 +77,7 @@ async def pymitter_emitter(tally: Tally, size: int) -> AsyncIterator[Workload]:
     from pymitter import EventEmitter
 
     emitter = EventEmitter(wildcard=True)
-    stray = tally.stray_handler()
-    for pattern in non_matching(size):
-        emitter.on(pattern, stray)
-    emitter.on(MATCHING, tally.sync_handler())
+    register(emitter.on, tally, size)
     yield calling(emitter.emit)
 
 

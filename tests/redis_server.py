@@ -78,11 +78,21 @@ class RedisServer:
     def answers(self) -> bool:
         """Whether the server answers PING now."""
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as connection:
-                connection.sendall(b"PING\r\n")
-                return connection.recv(16).startswith(b"+PONG")
+            return self.command(b"PING").startswith(b"+PONG")
         except OSError:
             return False
+
+    def flush_all(self) -> None:
+        """Delete every key, so the next user starts from an empty server."""
+        reply = self.command(b"FLUSHALL")
+        if not reply.startswith(b"+OK"):
+            raise RuntimeError(f"FLUSHALL answered {reply!r}")
+
+    def command(self, name: bytes) -> bytes:
+        """Send one argument-less command in Redis's inline form; return the raw reply."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as connection:
+            connection.sendall(name + b"\r\n")
+            return connection.recv(64)
 
     def stop(self) -> None:
         process, self._process = self._process, None

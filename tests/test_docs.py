@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -82,7 +81,7 @@ def test_doc_example_runs(block: DocBlock, backend: str, request: pytest.Fixture
     environment = dict(os.environ)
     if "MTBUS_REDIS_URL" in source:  # an example of the Redis backend: give it a fresh server
         server: RedisServer = request.getfixturevalue("redis_server")
-        flush_all(server.port)
+        server.flush_all()
         environment["MTBUS_REDIS_URL"] = server.url
     result = subprocess.run(
         [sys.executable, "-W", "error::RuntimeWarning", "-c", RUNNER, backend],
@@ -96,10 +95,3 @@ def test_doc_example_runs(block: DocBlock, backend: str, request: pytest.Fixture
     assert result.returncode == 0, result.stderr
     if expected is not None:
         assert result.stdout == expected
-
-
-def flush_all(port: int) -> None:
-    """Empty the test Redis, so an example's channels start as the page assumes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
-        connection.sendall(b"FLUSHALL\r\n")
-        assert connection.recv(16).startswith(b"+OK")
