@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     listen.add_argument("patterns", nargs="*", metavar="PATTERN", help="topics (default: all)")
     listen.add_argument("--since", help="also show kept messages after this ID ('0': all kept)")
-    listen.add_argument("--count", type=int, help="stop after this many messages")
+    listen.add_argument("--count", type=_positive, help="stop after this many messages")
     publish = commands.add_parser("publish", help="publish one message to a channel in Redis")
     publish.add_argument("topic", metavar="TOPIC")
     publish.add_argument("data", metavar="DATA", help="JSON, or plain text")
@@ -52,6 +52,17 @@ def _parser() -> argparse.ArgumentParser:
             help="the async library to run on (default: asyncio)",
         )
     return parser
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: expected a whole number >= 1")
+    return number
 
 
 def main(argv: Sequence[str] | None = None) -> int:

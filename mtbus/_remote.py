@@ -38,9 +38,20 @@ async def listen(
 
 async def publish(url: str, channel: str, topic: str, data: str, *, metadata: str | None) -> int:
     """Publish *data* (JSON if it parses as JSON, else the text itself) to *topic*."""
+    extra = None if metadata is None else parse_metadata(metadata)
     async with Channel[Any](channel, backend=RedisBackend(url)) as target:
-        extra = None if metadata is None else json.loads(metadata)
         return await target.publish(parse_data(data), topic, extra)
+
+
+def parse_metadata(text: str) -> dict[str, Any]:
+    """The JSON object *text* spells, or a ValueError naming it."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise ValueError(f"invalid --metadata {text!r}: expected a JSON object")
+    return value
 
 
 def parse_data(text: str) -> Any:

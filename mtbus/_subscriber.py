@@ -83,10 +83,9 @@ class Subscriber(Generic[T]):
         buffer_size: int,
         overflow: Overflow,
         sequence: int,
-        cursor: str | None = None,
     ) -> None:
         self._channel = channel
-        self._cursor = cursor
+        self._cursor: str | None = None  # a backend may start it at a since= cursor
         self._topics = topics
         self._buffer_size = buffer_size
         self._capacity = buffer_size or sys.maxsize

@@ -64,3 +64,13 @@ def test_demo_stops_quietly_when_its_reader_goes_away() -> None:
     )
     assert result.stdout == "emit('order.placed') for order 1 (widget):\n"
     assert result.stderr == ""
+
+
+def test_listen_and_publish_name_their_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["listen", "--count", "0"])
+    assert "invalid count '0': expected a whole number >= 1" in capsys.readouterr().err
+    assert main(["publish", "a.b", "1", "--metadata", "[1]"]) == 2
+    assert "invalid --metadata '[1]': expected a JSON object" in capsys.readouterr().err
+    assert main(["publish", "a.b", "1", "--redis", "http://x"]) == 2
+    assert "invalid Redis URL 'http://x'" in capsys.readouterr().err
