@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
-    from .backends import Backend, Deliver
+    from .backends import Backend, Deliver, Record
 
 T = TypeVar("T")
 
@@ -275,6 +275,47 @@ class Channel(Generic[T]):
             NO_METADATA if metadata is None else MappingProxyType(dict(check_metadata(metadata))),
         )
 
+    async def _publish_batch(
+        self,
+        items: Iterable[tuple[T, str | None, Mapping[str, Any] | None]],
+        results: list[int | Exception],
+        *,
+        stop_at_error: bool,
+    ) -> None:
+        """Publish ``(data, topic, metadata)`` items in order, in one round trip if the
+        backend can; append to *results* what each ``publish`` returned or raised.
+
+        An item that ``publish`` would refuse at the call gets that error as its result;
+        with *stop_at_error*, nothing after the first error is published.
+        """
+        if self._closed:
+            closed = ChannelClosedError(f"cannot publish to {self!r}: it is closed")
+            results.extend([closed] if stop_at_error else [closed for _ in items])
+            return
+        send_batch = self._link.send_batch
+        records: list[Record] = []
+        for data, topic, metadata in items:
+            try:
+                if topic is not None:
+                    validate_name(topic, kind="topic")
+                frozen = (
+                    NO_METADATA
+                    if metadata is None
+                    else MappingProxyType(dict(check_metadata(metadata)))
+                )
+            except (TypeError, ValueError) as error:
+                sent = len(results)  # what came before goes first: results keep the order
+                await send_batch(records, results, stop_at_error=stop_at_error)
+                records = []
+                if stop_at_error and any(isinstance(r, Exception) for r in results[sent:]):
+                    return
+                results.append(error)
+                if stop_at_error:
+                    return
+                continue
+            records.append((topic, data, frozen))
+        await send_batch(records, results, stop_at_error=stop_at_error)
+
     def broadcast(
         self, data: T, metadata: Mapping[str, Any] | None = None
     ) -> Coroutine[Any, Any, int]:
@@ -488,6 +529,13 @@ class _Port:
     @property
     def name(self) -> str:
         return self._channel.name
+
+    def audience(self, topic: str | None) -> int:
+        channel = self._channel
+        try:
+            return len(channel._routes[topic])
+        except KeyError:
+            return len(channel._route(topic))
 
     def deliver_to(
         self, subscriber: Subscriber[Any], message: Message[Any]

@@ -150,17 +150,29 @@ class Publisher(Generic[T]):
                     f"publish_batch takes (data, topic, metadata) tuples or Messages, "
                     f"not {type(item).__name__}: {item!r}"
                 )
-        results: list[Exception | None] = []
-        for data, topic, metadata in items:
-            try:
-                await self.publish(data, topic, metadata)
-            except Exception as error:
-                results.append(error)
-                if not ignore_errors:
-                    break
-            else:
-                results.append(None)
-        return results
+        default = self._default_topic
+        if default is not None:
+            items = [
+                (data, default if topic is None else topic, meta) for data, topic, meta in items
+            ]
+        outcomes: list[int | Exception] = []
+        await self._send(items, outcomes, stop_at_error=not ignore_errors)
+        return [outcome if isinstance(outcome, Exception) else None for outcome in outcomes]
+
+    async def _send(
+        self,
+        items: list[BatchItem],
+        outcomes: list[int | Exception],
+        *,
+        stop_at_error: bool,
+    ) -> None:
+        """Publish *items* as one batch, appending each outcome, and count them."""
+        try:
+            await self._channel._publish_batch(items, outcomes, stop_at_error=stop_at_error)
+        finally:
+            failed = sum(isinstance(outcome, Exception) for outcome in outcomes)
+            self._failed += failed
+            self._published += len(outcomes) - failed
 
     def batch(self) -> PublisherBatch[T]:
         """Collect messages and publish them together: ``async with publisher.batch() as b:``.
@@ -212,25 +224,24 @@ class Publisher(Generic[T]):
         :return: how many of them were published without error
         """
         pending, self._pending = self._pending, []
-        done = published = 0
+        items: list[BatchItem] = [(m.data, m.topic, m.metadata) for m in pending]
+        outcomes: list[int | Exception] = []
         try:
-            for message in pending:
-                try:
-                    await self.publish(message.data, message.topic, message.metadata)
-                except Exception as error:
-                    logger.error(
-                        "publishing to topic %r of %r failed",
-                        message.topic,
-                        self._channel,
-                        exc_info=error,
-                    )
-                else:
-                    published += 1
-                done += 1
+            await self._send(items, outcomes, stop_at_error=False)
         finally:
-            if done < len(pending):
-                self._pending[:0] = pending[done:]
-        return published
+            if len(outcomes) < len(pending):  # cancelled: what was not sent stays queued
+                self._pending[:0] = pending[len(outcomes) :]
+        failed = 0
+        for message, outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                failed += 1
+                logger.error(
+                    "publishing to topic %r of %r failed",
+                    message.topic,
+                    self._channel,
+                    exc_info=outcome,
+                )
+        return len(outcomes) - failed
 
     async def __aenter__(self) -> Self:
         if self._flushing is not None:

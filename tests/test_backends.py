@@ -9,14 +9,14 @@ able to tell the difference except for publish's return value over the relay.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 
 from mtbus import Channel, ChannelClosedError, ChannelError, ChannelFullError, Publisher
-from mtbus.backends import Backend, ChannelPort, MemoryBackend, RedisBackend
+from mtbus.backends import Backend, ChannelPort, MemoryBackend, RedisBackend, send_each
 
 if TYPE_CHECKING:
     from anyio.abc import TaskStatus
@@ -42,6 +42,11 @@ class RelayLink:
     async def _send(self, record: Record) -> int:
         await self._sender.send(record)
         return 0  # delivery happens later, elsewhere: this process cannot count it
+
+    async def send_batch(
+        self, records: Sequence[Record], results: list[int | Exception], *, stop_at_error: bool
+    ) -> None:
+        await send_each(self, records, results, stop_at_error=stop_at_error)
 
     async def run(self, *, task_status: TaskStatus[None]) -> None:
         task_status.started()

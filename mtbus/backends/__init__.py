@@ -13,6 +13,8 @@ from ._base import Backend as Backend
 from ._base import ChannelPort as ChannelPort
 from ._base import Deliver as Deliver
 from ._base import Link as Link
+from ._base import Record as Record
+from ._base import send_each as send_each
 from ._codecs import Codec as Codec
 from ._codecs import JsonCodec as JsonCodec
 from ._codecs import MsgpackCodec as MsgpackCodec
@@ -29,10 +31,13 @@ __all__ = (
     "Link",
     "MemoryBackend",
     "MsgpackCodec",
+    "Record",
     "RedisBackend",
     "UnsafePickleCodec",
+    "send_each",
 )
 
 for _name in __all__:
-    globals()[_name].__module__ = __name__
+    if _name != "Record":  # a type alias: it has no module of its own to set
+        globals()[_name].__module__ = __name__
 del _name

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Mapping
+    from collections.abc import Coroutine, Mapping, Sequence
 
     from anyio.abc import TaskStatus
 
     from .._exceptions import ChannelError
     from .._message import Message
     from .._subscriber import Subscriber
+
+
+#: One message on its way to a backend: ``(topic, data, metadata)``, already checked.
+Record: TypeAlias = "tuple[str | None, Any, Mapping[str, Any]]"
 
 
 class Deliver(Protocol):
@@ -42,6 +46,10 @@ class ChannelPort(Protocol):
         """Queue a record for every matching local subscriber (the shared fan-out)."""
         ...
 
+    def audience(self, topic: str | None) -> int:
+        """How many subscribers the shared fan-out would queue a message on *topic* for now."""
+        ...
+
     def deliver_to(
         self, subscriber: Subscriber[Any], message: Message[Any]
     ) -> Coroutine[Any, Any, int]:
@@ -70,6 +78,17 @@ class Link(Protocol):
         before the coroutine is awaited.
 
         :return: (when awaited) how many local subscribers it was delivered to
+        """
+        ...
+
+    async def send_batch(
+        self, records: Sequence[Record], results: list[int | Exception], *, stop_at_error: bool
+    ) -> None:
+        """Publish *records* in order (in one round trip, where the transport can).
+
+        Appends to *results*, as each record is done, what :meth:`send` would have
+        returned or the ``Exception`` it would have raised; with *stop_at_error*, stops at
+        the first error. :func:`send_each` does it one record at a time.
         """
         ...
 
@@ -112,3 +131,16 @@ class Backend(Protocol):
         Called once, when the :class:`~mtbus.Channel` is created; it must not block.
         """
         ...
+
+
+async def send_each(
+    link: Link, records: Sequence[Record], results: list[int | Exception], *, stop_at_error: bool
+) -> None:
+    """:meth:`Link.send_batch` for a transport with nothing better: one :meth:`~Link.send` each."""
+    for topic, data, metadata in records:
+        try:
+            results.append(await link.send(topic, data, metadata))
+        except Exception as error:
+            results.append(error)
+            if stop_at_error:
+                return

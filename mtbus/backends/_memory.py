@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ChannelError
+from ._base import send_each
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from anyio.abc import TaskStatus
 
     from .._subscriber import Subscriber
-    from ._base import ChannelPort
+    from ._base import ChannelPort, Record
 
 
 class MemoryBackend:
@@ -39,6 +42,12 @@ class _MemoryLink:
 
     def __init__(self, channel: ChannelPort) -> None:
         self.send = channel.deliver
+
+    async def send_batch(
+        self, records: Sequence[Record], results: list[int | Exception], *, stop_at_error: bool
+    ) -> None:
+        """Deliver each record in turn, as ``publish`` would."""
+        await send_each(self, records, results, stop_at_error=stop_at_error)
 
     async def run(self, *, task_status: TaskStatus[None]) -> None:
         """Nothing to connect to or to serve."""

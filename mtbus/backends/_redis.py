@@ -12,9 +12,9 @@ received, and claim what a dead member left pending (``XAUTOCLAIM``).
 from __future__ import annotations
 
 import logging
+import ssl
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import anyio
 
@@ -29,31 +29,36 @@ from .._exceptions import (
 from .._message import NO_METADATA, Message
 from ._codecs import Codec, JsonCodec, safe_codecs
 from ._redis_groups import GroupMember, check_group_options, default_consumer
+from ._resp import RedisAddress, RedisClient, ReplyError, pack, require_hiredis
 from ._streams import (
     BATCH,
     BLOCK_MS,
     START,
+    Entry,
     Retry,
     check_since,
-    connection_failure,
+    entries_of,
     id_of,
-    import_coredis,
     sort_key,
     topic_filter,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Mapping
+    from collections.abc import Callable, Coroutine, Mapping, Sequence
 
-    import coredis
     from anyio.abc import TaskGroup, TaskStatus
 
     from .._subscriber import Subscriber
-    from ._base import ChannelPort
+    from ._base import ChannelPort, Record
 
 _logger = logging.getLogger("mtbus")
 
 _new_message = tuple.__new__
+
+CONNECT_TIMEOUT: Final = 10.0  # seconds to connect and log in before giving up
+#: How many delivery outcomes the pump keeps for publishers that have not heard back
+#: from ``XADD`` yet (their entry was delivered before its reply reached them).
+OUTCOMES_KEPT: Final = 4 * BATCH
 
 
 class RedisBackend:
@@ -61,15 +66,19 @@ class RedisBackend:
 
     Each channel is one stream, ``{key_prefix}{<channel name>}``, trimmed to about
     *maxlen* entries. Topic patterns are matched in each process, with the same rules as
-    in memory. A channel over Redis must be entered (``async with channel:``) to connect;
-    publishing returns once the message is in Redis *and* queued for this process's own
-    matching subscribers, as in memory.
+    in memory. A channel over Redis must be entered (``async with channel:``) to connect.
 
-    Needs ``pip install 'mtbus[redis]'`` (the anyio-native client coredis, so it runs on
-    asyncio and trio).
+    Publishing returns once Redis has stored the message; when subscribers of this process
+    match its topic, it also waits until they have it, so publish counts them and their
+    overflow policies act on the publisher as in memory (see :meth:`~mtbus.Channel.publish`).
+    Concurrent publishes share round trips (one write carries every command issued while
+    the previous write was in flight), and a publisher batch is one pipeline.
 
-    :param url: ``redis://[user:password@]host:port/db``, ``rediss://`` (TLS) or
-        ``unix:///path/to/socket``
+    Needs ``pip install 'mtbus[redis]'`` (``hiredis``, Redis's C protocol parser; mtbus
+    speaks to the server itself, over anyio, so it runs on asyncio and trio).
+
+    :param url: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` (TLS) or
+        ``unix:///path/to/socket[?db=N]``; the password never shows in reprs or messages
     :param maxlen: about how many messages each stream keeps (Redis trims whole nodes,
         so a few more may stay); a reader that falls further behind sees a gap, which is
         reported, never silent
@@ -82,18 +91,20 @@ class RedisBackend:
         member before another member claims it (the first one presumably died)
     :param on_error: called with each :exc:`~mtbus.ChannelGapError` and
         :exc:`~mtbus.MessageDecodeError` (they are also logged and counted)
+    :param ssl_context: for ``rediss://``: the TLS settings (default: the system's
+        certificate authorities, and the host name checked)
     """
 
     __slots__ = (
         "_accepted",
+        "_address",
         "_claim_idle",
         "_codec",
-        "_coredis",
         "_key_prefix",
         "_max_message_bytes",
         "_maxlen",
         "_on_error",
-        "_url",
+        "_ssl_context",
     )
 
     def __init__(
@@ -106,9 +117,10 @@ class RedisBackend:
         key_prefix: str = "mtbus:",
         claim_idle: float = 30.0,
         on_error: Callable[[ChannelError], object] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self._coredis = import_coredis()
-        self._url = _check_url(url)
+        require_hiredis()
+        self._address = RedisAddress(url)
         self._maxlen = check_count(maxlen, "maxlen", minimum=1)
         self._codec = JsonCodec() if codec is None else _check_codec(codec)
         self._accepted = {**safe_codecs(), self._codec.name: self._codec}
@@ -121,14 +133,18 @@ class RedisBackend:
         if on_error is not None and not callable(on_error):
             raise TypeError(f"on_error must be callable or None, not {on_error!r}")
         self._on_error = on_error
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            kind = type(ssl_context).__name__
+            raise TypeError(f"ssl_context must be an ssl.SSLContext or None, not {kind}")
+        self._ssl_context = ssl_context
 
     def __repr__(self) -> str:
-        return f"RedisBackend({self._url!r}, maxlen={self._maxlen}, codec={self._codec!r})"
+        return f"RedisBackend({self.url!r}, maxlen={self._maxlen}, codec={self._codec!r})"
 
     @property
     def url(self) -> str:
-        """The server's URL."""
-        return self._url
+        """The server's URL, its password (if any) shown as ``***``."""
+        return self._address.redacted
 
     def key(self, channel: str) -> str:
         """The Redis key of the stream that carries *channel*."""
@@ -140,26 +156,13 @@ class RedisBackend:
 
     # -- what the links share ------------------------------------------------------------
 
-    def _client(self) -> coredis.Redis[bytes]:
-        client: coredis.Redis[bytes] = self._coredis.Redis.from_url(self._url)
-        return client
+    def _client(self) -> RedisClient:
+        return RedisClient(self._address, self._ssl_context)
 
     def _append(
-        self, client: coredis.Redis[bytes], key: str, fields: dict[str, bytes | str]
-    ) -> Any:
-        token = self._coredis.PureToken
-        return client.xadd(
-            key,
-            fields,
-            trim_strategy=token.MAXLEN,
-            threshold=self._maxlen,
-            trim_operator=token.APPROXIMATELY,
-        )
-
-    def _encode(
-        self, channel: str, topic: str | None, data: Any, metadata: Mapping[str, Any]
-    ) -> dict[str, bytes | str]:
-        """The stream entry for one message; raises if it cannot be sent."""
+        self, key: str, channel: str, topic: str | None, data: Any, metadata: Mapping[str, Any]
+    ) -> bytes:
+        """The ``XADD`` command that stores one message; raises if it cannot be sent."""
         codec = self._codec
         try:
             payload = codec.encode(data)
@@ -174,17 +177,19 @@ class RedisBackend:
                 f"message of {size} bytes for channel {channel!r} is larger than "
                 f"max_message_bytes={self._max_message_bytes}"
             )
-        fields: dict[str, bytes | str] = {"c": codec.name, "d": payload}
+        fields: list[str | bytes] = ["c", codec.name, "d", payload]
         if topic is not None:
-            fields["t"] = topic
+            fields += ("t", topic)
         if extra:
-            fields["m"] = extra
-        return fields
+            fields += ("m", extra)
+        return pack("XADD", key, "MAXLEN", "~", self._maxlen, "*", *fields)
 
-    def _decode(self, channel: str, entry: Any) -> Message[Any] | MessageDecodeError:
+    def _decode(
+        self, channel: str, entry_id: str, flat: list[bytes]
+    ) -> Message[Any] | MessageDecodeError:
         """The message a stream entry carries, or why it cannot be had."""
-        entry_id = id_of(entry)
-        fields = entry.field_values or {}
+        pairs = iter(flat)
+        fields = dict(zip(pairs, pairs, strict=False))
         try:
             codec_name = fields[b"c"].decode()
             payload = fields[b"d"]
@@ -240,71 +245,74 @@ class RedisLink:
         self._backend = backend
         self._port = port
         self._key = backend.key(port.name)
-        self._client: coredis.Redis[bytes] | None = None
+        self._commands: RedisClient | None = None  # publishing, checks and catch-ups
         self._tasks: TaskGroup | None = None
         self._position = START  # the last entry whose local delivery has started
+        self._delivered = START  # the last entry whose local delivery has finished
+        self._written = START  # the newest entry this process's publishers heard back about
         self._batch = min(BATCH, backend._maxlen)  # entries per read
         self._gap_after: str | None = None  # the cursor of the last gap reported
         self._members: set[GroupMember] = set()  # consumer-group readers running now
-        # Publishers of this process waiting for the pump to deliver their entry, and
-        # what the pump delivered while publishers were still waiting for XADD's reply.
+        # Publishers that sent XADD and have not heard back, those waiting for the pump to
+        # deliver their entry, and what the pump delivered before its publisher heard back.
         self._publishing = 0
         self._waiters: dict[str, _Waiter] = {}
         self._outcomes: dict[str, Outcome] = {}
+        # Subscribers that join the pump once it has passed the newest entry this process
+        # wrote before they subscribed (so they do not receive what was published before).
+        self._joining: list[tuple[tuple[int, int], Subscriber[Any]]] = []
 
     # -- lifecycle -----------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None]) -> None:
         """Connect, find the stream's end, and pump until the channel closes."""
-        client = self._backend._client()
-        started = False
+        commands, reader = self._backend._client(), self._backend._client()
         try:
-            async with client:
-                with anyio.fail_after(10):
-                    self._position = await self._last_id(client)
-                async with anyio.create_task_group() as tasks:
-                    self._client, self._tasks = client, tasks
-                    tasks.start_soon(self._pump, client)
-                    task_status.started()
-                    started = True
-        except Exception as error:
-            # coredis reports a refused connection from its own task groups, so it may
-            # come wrapped in exception groups: look inside them.
-            if started or not connection_failure(error):
-                raise
-            raise ChannelError(
-                f"cannot connect channel {self._port.name!r} to Redis at "
-                f"{self._backend.url}: {connection_failure(error)}"
-            ) from error
+            try:
+                with anyio.fail_after(CONNECT_TIMEOUT):
+                    newest = await commands.execute("XREVRANGE", self._key, "+", "-", "COUNT", 1)
+                    await reader.connection()
+            except (OSError, ReplyError) as error:
+                raise ChannelError(
+                    f"cannot connect channel {self._port.name!r} to Redis at "
+                    f"{self._backend.url}: {_reason(error)}"
+                ) from error
+            self._position = self._delivered = self._written = id_of(newest[0]) if newest else START
+            async with anyio.create_task_group() as tasks:
+                self._commands, self._tasks = commands, tasks
+                tasks.start_soon(self._pump, reader)
+                task_status.started()
         finally:
-            self._client = self._tasks = None
+            self._commands = self._tasks = None
             self._settle_all()
+            with anyio.CancelScope(shield=True):
+                await commands.aclose()
+                await reader.aclose()
 
     async def aclose(self) -> None:
         """Stop every reader of this channel; publishers waiting on delivery get 0.
 
-        Group members acknowledge what their subscribers received first: cancelling a
-        blocked read costs its connection, so that cannot wait until after.
+        Group members acknowledge what their subscribers received first.
         """
-        if self._client is not None:
-            with anyio.move_on_after(2):
-                for member in list(self._members):
-                    await member.acknowledge(self._client)
+        with anyio.move_on_after(2):
+            for member in list(self._members):
+                await member.acknowledge()
         if self._tasks is not None:
             self._tasks.cancel_scope.cancel()
         self._settle_all()
 
     def _running(self, action: str) -> TaskGroup:
-        self._connected(action)
-        return cast("TaskGroup", self._tasks)  # set together with the client
-
-    def _connected(self, action: str) -> coredis.Redis[bytes]:
-        if self._client is None:
+        if self._tasks is None:
             raise ChannelError(
                 f"cannot {action} channel {self._port.name!r}: a channel over Redis must be "
                 f"opened first, with `async with channel:`"
             )
-        return self._client
+        return self._tasks
+
+    def _connected(self, action: str) -> RedisClient:
+        self._running(action)
+        assert self._commands is not None  # set together with the task group
+        return self._commands
 
     # -- publishing ----------------------------------------------------------------------
 
@@ -312,53 +320,122 @@ class RedisLink:
         self, topic: str | None, data: Any, metadata: Mapping[str, Any]
     ) -> Coroutine[Any, Any, int]:
         """Encode now (so a bad payload raises at the call), append when awaited."""
-        client = self._connected("publish to")
-        fields = self._backend._encode(self._port.name, topic, data, metadata)
-        return self._publish(client, fields)
+        commands = self._connected("publish to")
+        command = self._backend._append(self._key, self._port.name, topic, data, metadata)
+        return self._publish(commands, command, topic)
 
-    async def _publish(self, client: coredis.Redis[bytes], fields: dict[str, bytes | str]) -> int:
+    async def _publish(self, commands: RedisClient, command: bytes, topic: str | None) -> int:
         self._publishing += 1
         try:
-            try:
-                entry_id = (await self._backend._append(client, self._key, fields)).decode()
-            except (OSError, self._backend._coredis.exceptions.ConnectionError) as error:
-                raise ChannelError(
-                    f"cannot publish to channel {self._port.name!r}: {error}"
-                ) from error
-            if self._tasks is None:
-                return 0
-            if sort_key(entry_id) <= sort_key(self._position):  # the pump was quicker
-                outcome = self._outcomes.pop(entry_id, 0)
-            else:
-                waiter = self._waiters[entry_id] = _Waiter()
-                try:
-                    await waiter.done.wait()
-                finally:
-                    self._waiters.pop(entry_id, None)
-                outcome = waiter.outcome
-            if isinstance(outcome, ChannelFullError):
-                raise outcome
-            return outcome
+            [reply] = await self._store(commands, command, 1)
+            return await self._outcome(_entry_id(self._port.name, reply), topic)
         finally:
-            self._publishing -= 1
-            if not self._publishing:
-                self._outcomes.clear()
+            self._done_publishing(1)
+
+    async def send_batch(
+        self, records: Sequence[Record], results: list[int | Exception], *, stop_at_error: bool
+    ) -> None:
+        """Store *records* with one pipeline; append one result per record to *results*.
+
+        A record that cannot be encoded gets its error as its result; with *stop_at_error*,
+        the records after it are not sent (and get no result).
+        """
+        try:
+            commands = self._connected("publish to")
+        except ChannelError as error:
+            results.extend([error] if stop_at_error else [error for _ in records])
+            return
+        encoded: list[bytes | Exception] = []
+        for topic, data, metadata in records:
+            try:
+                encoded.append(
+                    self._backend._append(self._key, self._port.name, topic, data, metadata)
+                )
+            except (TypeError, ValueError) as error:
+                encoded.append(error)
+                if stop_at_error:
+                    break
+        sent = [command for command in encoded if isinstance(command, bytes)]
+        self._publishing += len(sent)
+        try:
+            try:
+                replies = await self._store(commands, b"".join(sent), len(sent)) if sent else []
+            except ChannelError as error:
+                replies = [error] * len(sent)
+            stored = iter(replies)
+            for record, command in zip(records, encoded, strict=False):
+                if isinstance(command, Exception):
+                    results.append(command)
+                    continue
+                try:
+                    entry_id = _entry_id(self._port.name, next(stored))
+                    results.append(await self._outcome(entry_id, record[0]))
+                except (ChannelError, ChannelFullError) as error:
+                    results.append(error)
+        finally:
+            self._done_publishing(len(sent))
+
+    async def _store(self, commands: RedisClient, data: bytes, count: int) -> list[Any]:
+        """Send *count* packed ``XADD`` commands; their replies (entry IDs or errors).
+
+        A connection found dropped (the server restarted, say) is replaced and the
+        commands sent once more: the server most likely never saw them, and if it did,
+        a message stored twice is better than one lost.
+        """
+        try:
+            return await commands.request(data, count)
+        except OSError:
+            pass
+        try:
+            return await commands.request(data, count)
+        except OSError as error:
+            raise ChannelError(f"cannot publish to channel {self._port.name!r}: {error}") from error
+
+    async def _outcome(self, entry_id: str, topic: str | None) -> int:
+        """What publishing *entry_id* did here: how many local subscribers queued it.
+
+        Waits for the pump only if this process has subscribers it may reach.
+        """
+        key = sort_key(entry_id)
+        if key > sort_key(self._written):
+            self._written = entry_id
+        outcome: Outcome
+        if key <= sort_key(self._delivered):  # the pump was quicker
+            outcome = self._outcomes.pop(entry_id, 0)
+        elif self._tasks is None or not (self._joining or self._port.audience(topic)):
+            return 0
+        else:
+            waiter = self._waiters[entry_id] = _Waiter()
+            try:
+                await waiter.done.wait()
+            finally:
+                self._waiters.pop(entry_id, None)
+            outcome = waiter.outcome
+        if isinstance(outcome, ChannelFullError):
+            raise outcome
+        return outcome
+
+    def _done_publishing(self, count: int) -> None:
+        self._publishing -= count
+        if not self._publishing:
+            self._outcomes.clear()
 
     def _settle(self, entry_id: str, outcome: Outcome) -> None:
         """Tell the publisher of *entry_id* (if it is this process) how its delivery went."""
-        if not self._publishing:
-            return
         waiter = self._waiters.pop(entry_id, None)
-        if waiter is None:
-            self._outcomes[entry_id] = outcome  # its publisher has not heard back from XADD
-        else:
+        if waiter is not None:
             waiter.outcome = outcome
             waiter.done.set()
+            return
+        outcomes = self._outcomes  # its publisher may not have heard back from XADD yet
+        outcomes[entry_id] = outcome
+        if len(outcomes) > OUTCOMES_KEPT:
+            del outcomes[next(iter(outcomes))]
 
     def _settle_passed(self) -> None:
         """Release publishers whose entries the pump went past without delivering."""
-        position = sort_key(self._position)
-        for entry_id in [i for i in self._waiters if sort_key(i) <= position]:
+        delivered = sort_key(self._delivered)
+        for entry_id in [i for i in self._waiters if sort_key(i) <= delivered]:
             self._settle(entry_id, 0)
 
     def _settle_all(self) -> None:
@@ -368,7 +445,7 @@ class RedisLink:
 
     # -- the pump: the stream, in order, to every local subscriber --------------------------
 
-    async def _pump(self, client: coredis.Redis[bytes]) -> None:
+    async def _pump(self, reader: RedisClient) -> None:
         deliver = self._port.deliver
         decode = self._backend._decode
         channel = self._port.name
@@ -381,10 +458,10 @@ class RedisLink:
         while True:
             try:
                 if checked:
-                    entries = await self._read_checked(client, self._position)
+                    entries = await self._read_checked(reader, self._position)
                     checked = len(entries) >= self._batch
                 else:
-                    entries = await self._read_new(client, self._position)
+                    entries = await self._read_new(reader, self._position)
                     if len(entries) >= self._batch:
                         checked = True  # maybe more than was kept: read it again, checked
                         continue
@@ -393,59 +470,81 @@ class RedisLink:
                 checked = True
                 continue
             retry.reset()
-            for entry in entries:
-                entry_id = self._position = id_of(entry)
-                message = decode(channel, entry)
+            if not entries and self._joining:
+                self._join(None)  # nothing newer is left: what they waited for is gone
+            for raw_id, fields in entries:
+                entry_id = self._position = raw_id.decode()
+                message = decode(channel, entry_id, fields or [])
+                outcome: Outcome
                 if isinstance(message, MessageDecodeError):
                     self._backend._report(self._port, message)
-                    self._settle(entry_id, 0)
-                    continue
-                outcome: Outcome
-                try:
-                    outcome = await deliver(message.topic, message.data, message.metadata, entry_id)
-                except ChannelFullError as error:  # the others have it; the drop is counted
-                    outcome = error
-                except ChannelClosedError:  # closed while this waited for room: done
-                    return
-                self._settle(entry_id, outcome)
+                    outcome = 0
+                else:
+                    try:
+                        outcome = await deliver(
+                            message.topic, message.data, message.metadata, entry_id
+                        )
+                    except ChannelFullError as error:  # the others have it; the drop is counted
+                        outcome = error
+                    except ChannelClosedError:  # closed while this waited for room: done
+                        return
+                self._delivered = entry_id
+                if self._publishing:
+                    self._settle(entry_id, outcome)
+                if self._joining:
+                    self._join(entry_id)
             if self._waiters:
                 self._settle_passed()
 
-    async def _read_new(self, client: coredis.Redis[bytes], after: str) -> tuple[Any, ...]:
+    def _join(self, entry_id: str | None) -> None:
+        """Admit the joining subscribers the pump has now passed (all, if *entry_id* is None)."""
+        passed = None if entry_id is None else sort_key(entry_id)
+        joining = []
+        for start, subscriber in self._joining:
+            if passed is None or start <= passed:
+                self._port.admit(subscriber)
+            else:
+                joining.append((start, subscriber))
+        self._joining = joining
+
+    async def _read_new(self, reader: RedisClient, after: str) -> list[Entry]:
         """The next entries after *after*, waiting up to a second for some.
 
         Unchecked, but a reply shorter than a batch proves that nothing was trimmed after
         *after*: trimming keeps at least ``maxlen`` (>= a batch) entries, all of which Redis
         would have offered.
         """
-        found = await client.xread({self._key: after}, count=self._batch, block=BLOCK_MS)
-        return () if not found else next(iter(found.values()))
+        return entries_of(
+            await reader.execute(
+                "XREAD", "COUNT", self._batch, "BLOCK", BLOCK_MS, "STREAMS", self._key, after
+            )
+        )
 
-    async def _read_checked(self, client: coredis.Redis[bytes], after: str) -> tuple[Any, ...]:
+    async def _read_checked(self, client: RedisClient, after: str) -> list[Entry]:
         """The next entries after *after*, reporting a gap if entries after it are gone.
 
         Redis silently resumes at the oldest entry it still has, so the reader checks, in
         the same transaction, that its cursor entry is still there (trimming removes the
         oldest entries first: if the cursor survived, nothing after it was trimmed).
         """
-        async with client.pipeline(transaction=True) as pipe:
-            cursor_entry = pipe.xrange(self._key, after, after)
-            oldest = pipe.xrange(self._key, "-", "+", count=1)
-            newer = pipe.xread({self._key: after}, count=self._batch)
-        found = await newer
-        entries = () if not found else next(iter(found.values()))
-        if after not in (START, self._gap_after) and not await cursor_entry:
-            first = await oldest
-            if not first or sort_key(id_of(first[0])) > sort_key(after):
-                self._gap_after = after  # report it once, however often it is read from
-                resumed = id_of(entries[0]) if entries else None
-                error = ChannelGapError(self._port.name, after, resumed)
-                self._backend._report(self._port, error)
+        key = self._key
+        *_, (cursor_entry, oldest, found) = await client.pipeline(
+            [
+                ("MULTI",),
+                ("XRANGE", key, after, after),
+                ("XRANGE", key, "-", "+", "COUNT", 1),
+                ("XREAD", "COUNT", self._batch, "STREAMS", key, after),
+                ("EXEC",),
+            ]
+        )
+        entries = entries_of(found)
+        trimmed = not oldest or sort_key(id_of(oldest[0])) > sort_key(after)
+        if after not in (START, self._gap_after) and not cursor_entry and trimmed:
+            self._gap_after = after  # report it once, however often it is read from
+            resumed = id_of(entries[0]) if entries else None
+            error = ChannelGapError(self._port.name, after, resumed)
+            self._backend._report(self._port, error)
         return entries
-
-    async def _last_id(self, client: coredis.Redis[bytes]) -> str:
-        newest = await client.xrevrange(self._key, "+", "-", count=1)
-        return id_of(newest[0]) if newest else START
 
     # -- subscribers the backend feeds itself ----------------------------------------------
 
@@ -460,16 +559,19 @@ class RedisLink:
         """Plain subscribers join the pump; ``since=`` catches up first; groups read alone."""
         if since is not None:
             since = check_since(since)
-        if since is None and group is None:
-            return True
         tasks = self._running("subscribe to")
         if group is not None:
             check_group_options(subscriber, group, consumer)
-            member = GroupMember(self, subscriber, group, consumer or default_consumer(subscriber))
+            name = consumer or default_consumer(subscriber)
+            member = GroupMember(self, subscriber, group, name)
             await tasks.start(member.serve, "$" if since is None else since)
             return False
         if since is None or since == "$":
-            return True
+            written = sort_key(self._written)
+            if written <= sort_key(self._delivered):
+                return True
+            self._joining.append((written, subscriber))
+            return False
         subscriber._cursor = since
         tasks.start_soon(self._catch_up, subscriber, since)
         return False
@@ -478,8 +580,9 @@ class RedisLink:
         """Deliver the kept entries after *since* to *subscriber*, then hand it to the pump.
 
         The pump delivers everything after its position, so the subscriber joins it at a
-        moment when it has had every entry up to that position: the check and the join
-        happen with no await in between.
+        moment when it has had every entry up to that position (the pump may have moved on
+        while the catch-up read: then it reads again). The check and the join happen with
+        no await in between.
         """
         client = self._connected("subscribe to")
         wants = topic_filter(subscriber)
@@ -494,16 +597,33 @@ class RedisLink:
             retry.reset()
             position = sort_key(self._position)
             due = [entry for entry in entries if sort_key(id_of(entry)) <= position]
-            if not due:
+            if not due and position <= sort_key(cursor):  # nothing between it and the pump
                 self._port.admit(subscriber)
                 return
-            for entry in due:
-                cursor = id_of(entry)
-                message = self._backend._decode(self._port.name, entry)
+            for raw_id, fields in due:
+                cursor = raw_id.decode()
+                message = self._backend._decode(self._port.name, cursor, fields or [])
                 if isinstance(message, MessageDecodeError):
                     self._backend._report(self._port, message)
                 elif wants(message.topic):
                     await self._port.deliver_to(subscriber, message)
+
+
+def _entry_id(channel: str, reply: Any) -> str:
+    """The ID an ``XADD`` reply gives; raises a ChannelError if it is an error."""
+    if isinstance(reply, ChannelError):
+        raise reply
+    if isinstance(reply, ReplyError):
+        raise ChannelError(f"cannot publish to channel {channel!r}: Redis answered {reply}")
+    entry_id: str = reply.decode()
+    return entry_id
+
+
+def _reason(error: BaseException) -> str:
+    """Why connecting failed, in words (a timeout's own message is empty)."""
+    if isinstance(error, TimeoutError):
+        return f"no answer within {CONNECT_TIMEOUT:g} s"
+    return str(error) or type(error).__name__
 
 
 def _refusal(codec_name: str) -> str:
@@ -513,23 +633,6 @@ def _refusal(codec_name: str) -> str:
             "whose own codec is UnsafePickleCodec decodes it"
         )
     return f"unknown codec {codec_name!r}"
-
-
-def _check_url(url: object) -> str:
-    if not isinstance(url, str):
-        raise TypeError(f"url must be a str, not {type(url).__name__}: {url!r}")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - parsing it is the check
-    except ValueError as error:
-        raise ValueError(f"invalid Redis URL {url!r}: {error}") from error
-    if parts.scheme not in {"redis", "rediss", "unix"}:
-        raise ValueError(
-            f"invalid Redis URL {url!r}: expected redis://host:port/db, rediss:// or unix://"
-        )
-    if parts.scheme != "unix" and not parts.hostname:
-        raise ValueError(f"invalid Redis URL {url!r}: no host")
-    return url
 
 
 def _check_codec(codec: object) -> Codec:

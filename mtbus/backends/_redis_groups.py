@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._exceptions import ChannelGapError, MessageDecodeError
-from ._streams import BATCH, BLOCK_MS, START, Retry, connection_errors, id_of, topic_filter
+from ._resp import ReplyError
+from ._streams import BATCH, BLOCK_MS, START, Entry, Retry, entries_of, topic_filter
 
 if TYPE_CHECKING:
-    import coredis
     from anyio.abc import TaskStatus
 
     from .._subscriber import Subscriber
@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
 
 class GroupMember:
-    """One consumer-group member: reads its share, acks what its subscriber received."""
+    """One consumer-group member: reads its share, acks what its subscriber received.
+
+    It has a connection of its own, since it blocks in ``XREADGROUP``.
+    """
 
     def __init__(
         self, link: RedisLink, subscriber: Subscriber[Any], group: str, consumer: str
@@ -32,22 +35,26 @@ class GroupMember:
         self._group = group
         self._consumer = consumer
         self._wants = topic_filter(subscriber)
+        self._client = link._backend._client()
         self._unacked: dict[str, None] = {}  # delivered to the queue, oldest first
         self._taken = 0  # how many delivered ones it had received at the last acknowledgement
 
     async def serve(self, start: str, *, task_status: TaskStatus[None]) -> None:
         """Join the group (creating it at *start* if it is new), then read until unsubscribed."""
-        await self._create_group(self._link._connected("subscribe to"), start)
-        task_status.started()
-        self._link._members.add(self)
         try:
-            await self._read_until_unsubscribed(start)
+            await self._create_group(start)
+            task_status.started()
+            self._link._members.add(self)
+            try:
+                await self._read_until_unsubscribed(start)
+            finally:
+                self._link._members.discard(self)
         finally:
-            self._link._members.discard(self)
+            with anyio.CancelScope(shield=True):
+                await self._client.aclose()
 
     async def _read_until_unsubscribed(self, start: str) -> None:
         link = self._link
-        client = link._connected("subscribe to")
         key = link._key
         subscriber = self._subscriber
         retry = Retry(f"group {self._group!r} reader of channel {link._port.name!r}")
@@ -58,33 +65,33 @@ class GroupMember:
             while not subscriber.is_closed:
                 try:
                     if pending_first:
-                        await self._create_group(client, start)
-                    await self._acknowledge(client)
+                        await self._create_group(start)
+                    await self._acknowledge()
                     if pending_first:
-                        entries = await self._read(client, "0", block=None)
+                        entries = await self._read("0", block=None)
                         pending_first = len(entries) >= BATCH
                     elif anyio.current_time() >= next_claim:
-                        entries = await self._claim(client)
+                        entries = await self._claim()
                         next_claim = anyio.current_time() + claim_every
                     else:
-                        entries = await self._read(client, ">", block=BLOCK_MS)
+                        entries = await self._read(">", block=BLOCK_MS)
                 except retry.errors as error:
                     await retry.wait(error)
                     pending_first = True
                     continue
                 retry.reset()
                 skipped = []
-                for entry in entries:
-                    entry_id = id_of(entry)
+                for raw_id, fields in entries:
+                    entry_id = raw_id.decode()
                     if entry_id in self._unacked:
                         continue  # re-read after a reconnect: already queued
-                    if not entry.field_values:  # claimed, but trimmed meanwhile
+                    if not fields:  # claimed, but trimmed meanwhile
                         link._backend._report(
                             link._port, ChannelGapError(link._port.name, entry_id, None)
                         )
                         skipped.append(entry_id)
                         continue
-                    message = link._backend._decode(link._port.name, entry)
+                    message = link._backend._decode(link._port.name, entry_id, fields)
                     if isinstance(message, MessageDecodeError):
                         link._backend._report(link._port, message)
                         skipped.append(entry_id)
@@ -94,50 +101,66 @@ class GroupMember:
                         self._unacked[entry_id] = None
                 if skipped:  # if this fails, they are claimed (and skipped) again later
                     with suppress(*retry.errors):
-                        await client.xack(key, self._group, skipped)
+                        await self._client.execute("XACK", key, self._group, *skipped)
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                await self.acknowledge(client)
+                await self.acknowledge()
 
-    async def _create_group(self, client: coredis.Redis[bytes], start: str) -> None:
-        exceptions = self._link._backend._coredis.exceptions
-        with suppress(exceptions.StreamDuplicateConsumerGroupError):  # another member made it
-            await client.xgroup_create(self._link._key, self._group, start, mkstream=True)
+    async def _create_group(self, start: str) -> None:
+        try:
+            await self._client.execute(
+                "XGROUP", "CREATE", self._link._key, self._group, start, "MKSTREAM"
+            )
+        except ReplyError as error:
+            if not str(error).startswith("BUSYGROUP"):  # another member made it: fine
+                raise
 
-    async def _read(
-        self, client: coredis.Redis[bytes], after: str, *, block: int | None
-    ) -> tuple[Any, ...]:
+    async def _read(self, after: str, *, block: int | None) -> list[Entry]:
         subscriber = self._subscriber
         room = subscriber._capacity - len(subscriber._queue)
-        found = await client.xreadgroup(
+        count = max(1, min(room, BATCH))
+        waiting = ("BLOCK", block) if block is not None else ()
+        reply = await self._client.execute(
+            "XREADGROUP",
+            "GROUP",
             self._group,
             self._consumer,
-            {self._link._key: after},
-            count=max(1, min(room, BATCH)),
-            block=block,
+            "COUNT",
+            count,
+            *waiting,
+            "STREAMS",
+            self._link._key,
+            after,
         )
-        return () if not found else next(iter(found.values()))
+        return entries_of(reply)
 
-    async def _claim(self, client: coredis.Redis[bytes]) -> tuple[Any, ...]:
+    async def _claim(self) -> list[Entry]:
         idle = int(self._link._backend._claim_idle * 1000)
-        claimed = await client.xautoclaim(
-            self._link._key, self._group, self._consumer, idle, START, count=BATCH
+        claimed = await self._client.execute(
+            "XAUTOCLAIM",
+            self._link._key,
+            self._group,
+            self._consumer,
+            idle,
+            START,
+            "COUNT",
+            BATCH,
         )
-        entries: tuple[Any, ...] = claimed[1]
+        entries: list[Entry] = claimed[1]
         for gone in claimed[2] if len(claimed) > 2 else ():
             error = ChannelGapError(self._link._port.name, gone.decode(), None)
             self._link._backend._report(self._link._port, error)
         return entries
 
-    async def acknowledge(self, client: coredis.Redis[bytes]) -> None:
+    async def acknowledge(self) -> None:
         """Acknowledge what the subscriber has received, if the connection allows.
 
         What is not acknowledged stays pending, and a member claims it later.
         """
-        with suppress(*connection_errors()):
-            await self._acknowledge(client)
+        with suppress(*Retry.errors):
+            await self._acknowledge()
 
-    async def _acknowledge(self, client: coredis.Redis[bytes]) -> None:
+    async def _acknowledge(self) -> None:
         """Acknowledge the delivered entries the subscriber has received since last time."""
         subscriber = self._subscriber
         received = subscriber._delivered - len(subscriber._queue)
@@ -150,7 +173,7 @@ class GroupMember:
         for entry_id in done:
             del unacked[entry_id]
         # If this fails, the entries stay pending in Redis, and a member claims them later.
-        await client.xack(self._link._key, self._group, done)
+        await self._client.execute("XACK", self._link._key, self._group, *done)
 
 
 def check_group_options(subscriber: Subscriber[Any], group: str, consumer: str | None) -> None:

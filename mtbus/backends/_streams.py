@@ -1,4 +1,4 @@
-"""Redis Streams plumbing shared by a channel's readers: entry IDs, retries, topic filters."""
+"""Redis Streams plumbing shared by a channel's readers: entry IDs, replies, retries, filters."""
 
 from __future__ import annotations
 
@@ -23,18 +23,11 @@ START: Final = "0-0"  # before the first entry of any stream
 BLOCK_MS: Final = 1000  # how long a blocking read waits before readers look around
 RETRY_FIRST: Final = 0.05  # seconds before the first reconnection attempt
 RETRY_MAX: Final = 5.0  # the longest wait between attempts
-BATCH: Final = 100  # entries per read
+BATCH: Final = 1000  # entries per read: a backlog drains in few round trips
 
-
-def import_coredis() -> Any:
-    """The coredis module, or an error that says how to install it."""
-    try:
-        import coredis
-    except ModuleNotFoundError as error:
-        raise ModuleNotFoundError(
-            "RedisBackend needs the coredis package. Install it with: pip install 'mtbus[redis]'"
-        ) from error
-    return coredis
+#: One stream entry as Redis sends it: its ID and its flat ``[field, value, ...]`` list
+#: (``None`` for an entry that was claimed but trimmed meanwhile).
+Entry = tuple[bytes, "list[bytes] | None"]
 
 
 def sort_key(entry_id: str) -> tuple[int, int]:
@@ -43,10 +36,14 @@ def sort_key(entry_id: str) -> tuple[int, int]:
     return int(milliseconds), int(sequence or 0)
 
 
-def id_of(entry: Any) -> str:
+def id_of(entry: Entry) -> str:
     """A stream entry's ID as text."""
-    identifier = entry.identifier
-    return identifier.decode() if isinstance(identifier, bytes) else str(identifier)
+    return entry[0].decode()
+
+
+def entries_of(reply: Any) -> list[Entry]:
+    """The entries of an ``XREAD``/``XREADGROUP`` reply on one stream (none on a timeout)."""
+    return reply[0][1] if reply else []
 
 
 def check_since(since: str) -> str:
@@ -61,16 +58,13 @@ def check_since(since: str) -> str:
     return since if "-" in since else f"{since}-0"
 
 
-def connection_errors() -> tuple[type[Exception], ...]:
-    """The errors that mean "the connection dropped": worth a retry."""
-    return (OSError, import_coredis().exceptions.ConnectionError)
-
-
 class Retry:
     """Jittered exponential back-off for a reader whose connection dropped."""
 
+    #: The errors that mean "the connection dropped": worth a retry.
+    errors = (OSError,)
+
     def __init__(self, reader: str) -> None:
-        self.errors = connection_errors()
         self._reader = reader
         self._delay = 0.0
 
@@ -84,17 +78,6 @@ class Retry:
             "%s lost its connection (%s); retrying in %.2f s", self._reader, error, delay
         )
         await anyio.sleep(delay)
-
-
-def connection_failure(error: BaseException) -> BaseException | None:
-    """The connection problem behind *error* (maybe inside exception groups), if that is all."""
-    if isinstance(error, BaseExceptionGroup):
-        causes = [connection_failure(inner) for inner in error.exceptions]
-        return causes[0] if causes and all(causes) else None
-    coredis = import_coredis()
-    if isinstance(error, OSError | TimeoutError | coredis.exceptions.ConnectionError):
-        return error
-    return None
 
 
 def topic_filter(subscriber: Subscriber[Any]) -> Callable[[str | None], bool]:
