@@ -28,8 +28,9 @@ from .._exceptions import (
 )
 from .._message import NO_METADATA, Message
 from ._codecs import Codec, JsonCodec, safe_codecs
+from ._connections import RedisClient
 from ._redis_groups import GroupMember, check_group_options, default_consumer
-from ._resp import RedisAddress, RedisClient, ReplyError, pack, require_hiredis
+from ._resp import RedisAddress, ReplyError, pack, require_hiredis
 from ._streams import (
     BATCH,
     BLOCK_MS,
