@@ -94,6 +94,21 @@ async def _publish_range(channel: Channel[int], numbers: range) -> None:
         await channel.publish(number)
 
 
+async def test_a_subscriber_made_after_publish_returned_misses_that_message(
+    redis_url: str, channel_name: str
+) -> None:
+    async with Channel[int](channel_name, backend=RedisBackend(redis_url)) as channel:
+        others = await channel.subscribe("other.*")
+        # Nobody here matches: publish returns once Redis has each, before this process's
+        # reader has read them back.
+        assert [await channel.publish(n, topic="n.x") for n in range(200)] == [0] * 200
+        late = await channel.subscribe("n.*")
+        assert await channel.publish(200, topic="n.x") == 1
+        assert await receive(late, 1) == [200]
+        assert late.statistics().pending == 0
+        assert others.statistics().delivered == 0
+
+
 @pytest.mark.parametrize("since", ["", "abc", "1-2-3", "-1"])
 async def test_bad_cursors_are_refused(redis_url: str, channel_name: str, since: str) -> None:
     async with Channel[int](channel_name, backend=RedisBackend(redis_url)) as channel:
@@ -173,6 +188,24 @@ async def test_killing_the_readers_connection_mid_stream_loses_nothing(
                 if number % 60 == 30:
                     _kill_blocked_readers(raw)
         assert await receive(subscriber, 300) == list(range(300))
+        assert channel.statistics().gaps == 0
+
+
+async def test_a_hundred_killed_reader_connections_leave_nothing_behind(
+    redis_url: str, channel_name: str, raw: redis.Redis
+) -> None:
+    """Every kill costs the reader one reconnection, and nothing piles up (a pool slot, say)."""
+    async with Channel[int](channel_name, backend=RedisBackend(redis_url)) as channel:
+        subscriber = await channel.subscribe()
+        for number in range(100):
+            with anyio.fail_after(10):
+                # The server has no event to wait on: poll until the reader is back in XREAD.
+                while not _kill_blocked_readers(raw):  # noqa: ASYNC110
+                    await anyio.sleep(0.001)
+            await channel.publish(number)
+            assert await receive(subscriber, 1) == [number]
+        clients = [client for client in raw.client_list() if not client["cmd"].startswith("client")]
+        assert len(clients) == 2  # the publishing connection and the reader's: no leftovers
         assert channel.statistics().gaps == 0
 
 
