@@ -38,18 +38,23 @@ class JsonCodec:
     name = "json"
     safe = True
 
+    def __init__(self) -> None:
+        # Built once: json.dumps with options builds a new encoder on every call.
+        self._encode = json.JSONEncoder(
+            ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode
+        self._decode = json.JSONDecoder().decode
+
     def __repr__(self) -> str:
         return "JsonCodec()"
 
     def encode(self, value: Any, /) -> bytes:
         """JSON text of *value*, as UTF-8."""
-        return json.dumps(
-            value, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        ).encode()
+        return self._encode(value).encode()
 
     def decode(self, data: bytes, /) -> Any:
-        """The value of the JSON text *data*."""
-        return json.loads(data)
+        """The value of the JSON text *data* (UTF-8, as :meth:`encode` writes it)."""
+        return self._decode(data.decode())
 
 
 class MsgpackCodec:

@@ -189,8 +189,7 @@ class RedisBackend:
         self, channel: str, entry_id: str, flat: list[bytes]
     ) -> Message[Any] | MessageDecodeError:
         """The message a stream entry carries, or why it cannot be had."""
-        pairs = iter(flat)
-        fields = dict(zip(pairs, pairs, strict=False))
+        fields = _fields(flat)
         try:
             codec_name = fields[b"c"].decode()
             payload = fields[b"d"]
@@ -597,7 +596,10 @@ class RedisLink:
                 continue
             retry.reset()
             position = sort_key(self._position)
-            due = [entry for entry in entries if sort_key(id_of(entry)) <= position]
+            if entries and sort_key(id_of(entries[-1])) <= position:
+                due = entries  # all of them (the common case while catching up)
+            else:
+                due = [entry for entry in entries if sort_key(id_of(entry)) <= position]
             if not due and position <= sort_key(cursor):  # nothing between it and the pump
                 self._port.admit(subscriber)
                 return
@@ -608,6 +610,23 @@ class RedisLink:
                     self._backend._report(self._port, message)
                 elif wants(message.topic):
                     await self._port.deliver_to(subscriber, message)
+
+
+def _fields(flat: list[bytes]) -> dict[bytes, bytes]:
+    """A stream entry's fields by name; quick for the order mtbus writes them in."""
+    size = len(flat)
+    if size >= 4 and flat[0] == b"c" and flat[2] == b"d":
+        fields = {b"c": flat[1], b"d": flat[3]}
+        if size == 4:
+            return fields
+        if size == 6 and flat[4] in (b"t", b"m"):
+            fields[flat[4]] = flat[5]
+            return fields
+        if size == 8 and flat[4] == b"t" and flat[6] == b"m":
+            fields[b"t"], fields[b"m"] = flat[5], flat[7]
+            return fields
+    pairs = iter(flat)
+    return dict(zip(pairs, pairs, strict=False))
 
 
 def _entry_id(channel: str, reply: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import anyio
 
@@ -24,6 +24,7 @@ BLOCK_MS: Final = 1000  # how long a blocking read waits before readers look aro
 RETRY_FIRST: Final = 0.05  # seconds before the first reconnection attempt
 RETRY_MAX: Final = 5.0  # the longest wait between attempts
 BATCH: Final = 1000  # entries per read: a backlog drains in few round trips
+TOPICS_REMEMBERED: Final = 4096  # topics a reader's filter keeps its answer for
 
 #: One stream entry as Redis sends it: its ID and its flat ``[field, value, ...]`` list
 #: (``None`` for an entry that was claimed but trimmed meanwhile).
@@ -87,4 +88,16 @@ def topic_filter(subscriber: Subscriber[Any]) -> Callable[[str | None], bool]:
     matcher: TopicMatcher[bool] = TopicMatcher()
     for pattern in subscriber.topics:
         matcher.add(pattern, True)
-    return lambda topic: topic is None or bool(matcher.match(topic))
+    known: dict[str | None, bool] = {None: True}  # topics seen, answered once each
+
+    def wants(topic: str | None) -> bool:
+        try:
+            return known[topic]
+        except KeyError:
+            if len(known) >= TOPICS_REMEMBERED:
+                known.clear()
+                known[None] = True
+            answer = known[topic] = bool(matcher.match(cast("str", topic)))
+            return answer
+
+    return wants
