@@ -35,7 +35,10 @@ class GroupMember:
         self._group = group
         self._consumer = consumer
         self._wants = topic_filter(subscriber)
-        self._client = link._backend._client()
+        self._client = link._backend._client()  # its own: it blocks in XREADGROUP
+        # Acknowledgements go through the channel's shared connection, which never blocks:
+        # on its own they would wait behind a blocked read, for up to a second, at shutdown.
+        self._acks = link._connected("subscribe to")
         self._unacked: dict[str, None] = {}  # delivered to the queue, oldest first
         self._taken = 0  # how many delivered ones it had received at the last acknowledgement
 
@@ -101,7 +104,7 @@ class GroupMember:
                         self._unacked[entry_id] = None
                 if skipped:  # if this fails, they are claimed (and skipped) again later
                     with suppress(*retry.errors):
-                        await self._client.execute("XACK", key, self._group, *skipped)
+                        await self._acks.execute("XACK", key, self._group, *skipped)
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
                 await self.acknowledge()
@@ -173,7 +176,7 @@ class GroupMember:
         for entry_id in done:
             del unacked[entry_id]
         # If this fails, the entries stay pending in Redis, and a member claims them later.
-        await self._client.execute("XACK", self._link._key, self._group, *done)
+        await self._acks.execute("XACK", self._link._key, self._group, *done)
 
 
 def check_group_options(subscriber: Subscriber[Any], group: str, consumer: str | None) -> None:
