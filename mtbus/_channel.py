@@ -249,7 +249,17 @@ class Channel(Generic[T]):
         :param topic: a name like ``user.login`` (no wildcards); ``None`` broadcasts to
             every subscriber
         :param metadata: copied, read-only, into ``message.metadata``
-        :return: (when awaited) how many subscribers the message was queued for
+        Over a backend that leaves the process (Redis), publishing returns once the server
+        has stored the message, and counts only this process's subscribers (the others
+        are in other processes). Their queues get it from this process's reader a moment
+        later; when one of them has a bounded queue, publish waits for that, so a full one
+        holds the publisher (``block``) or fails it (``error``) as in memory. A subscriber
+        created after publish returned never receives the message.
+
+        :return: (when awaited) how many subscribers the message was queued for (over
+            Redis: this process's subscribers that matched when the server stored it; one
+            that unsubscribes before this process's reader reaches the message is counted
+            but does not get it)
         :raises ~mtbus.ChannelClosedError: if the channel is closed (or closes while the
             publisher waits for room)
         :raises ~mtbus.ChannelFullError: (when awaited) if a subscriber with the ``"error"``
@@ -530,12 +540,18 @@ class _Port:
     def name(self) -> str:
         return self._channel.name
 
-    def audience(self, topic: str | None) -> int:
+    def audience(self, topic: str | None) -> tuple[int, bool]:
         channel = self._channel
         try:
-            return len(channel._routes[topic])
+            subscribers = channel._routes[topic]
         except KeyError:
-            return len(channel._route(topic))
+            subscribers = channel._route(topic)
+        bounded = False
+        for subscriber in subscribers:
+            if subscriber._buffer_size:
+                bounded = True
+                break
+        return len(subscribers), bounded
 
     def deliver_to(
         self, subscriber: Subscriber[Any], message: Message[Any]

@@ -46,8 +46,12 @@ class ChannelPort(Protocol):
         """Queue a record for every matching local subscriber (the shared fan-out)."""
         ...
 
-    def audience(self, topic: str | None) -> int:
-        """How many subscribers the shared fan-out would queue a message on *topic* for now."""
+    def audience(self, topic: str | None) -> tuple[int, bool]:
+        """Which subscribers the shared fan-out would offer a message on *topic* to now.
+
+        :return: how many they are, and whether any of them has a bounded queue (which
+            may drop the message, make the publisher wait, or refuse it)
+        """
         ...
 
     def deliver_to(

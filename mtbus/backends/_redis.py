@@ -392,9 +392,12 @@ class RedisLink:
             raise ChannelError(f"cannot publish to channel {self._port.name!r}: {error}") from error
 
     async def _outcome(self, entry_id: str, topic: str | None) -> int:
-        """What publishing *entry_id* did here: how many local subscribers queued it.
+        """What publishing *entry_id* did here: how many local subscribers queue it.
 
-        Waits for the pump only if this process has subscribers it may reach.
+        Waits for the pump only when the answer depends on it: a matching subscriber has a
+        bounded queue (it may be full: then, as in memory, the publisher waits, or fails
+        under the ``error`` policy), or subscribers are joining the pump. Unbounded queues
+        take every message, so their number is the answer.
         """
         key = sort_key(entry_id)
         if key > sort_key(self._written):
@@ -402,9 +405,13 @@ class RedisLink:
         outcome: Outcome
         if key <= sort_key(self._delivered):  # the pump was quicker
             outcome = self._outcomes.pop(entry_id, 0)
-        elif self._tasks is None or not (self._joining or self._port.audience(topic)):
+        elif self._tasks is None:
             return 0
         else:
+            if not self._joining:
+                reached, bounded = self._port.audience(topic)
+                if not bounded:
+                    return reached
             waiter = self._waiters[entry_id] = _Waiter()
             try:
                 await waiter.done.wait()
