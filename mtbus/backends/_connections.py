@@ -30,7 +30,7 @@ from ._resp import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Coroutine, Iterable, Sequence
 
     from anyio.abc import ByteStream
 
@@ -323,8 +323,14 @@ class RedisClient:
                 )
         return connection
 
-    async def request(self, data: bytes, expected: int) -> list[Any]:
-        """:meth:`RedisConnection.request` on the open connection."""
+    def request(self, data: bytes, expected: int) -> Coroutine[Any, Any, list[Any]]:
+        """:meth:`RedisConnection.request` on the open connection (opened if need be)."""
+        connection = self._connection
+        if connection is not None and not connection.broken:
+            return connection.request(data, expected)  # no coroutine of its own: no hop
+        return self._reopen_and_request(data, expected)
+
+    async def _reopen_and_request(self, data: bytes, expected: int) -> list[Any]:
         return await (await self.connection()).request(data, expected)
 
     async def execute(self, *arguments: str | bytes | int | float) -> Any:

@@ -231,9 +231,10 @@ Outcome: TypeAlias = "int | ChannelFullError"
 class _Waiter:
     """A publisher waiting for the pump to deliver its own message locally."""
 
-    __slots__ = ("done", "outcome")
+    __slots__ = ("done", "entry_id", "outcome")
 
-    def __init__(self) -> None:
+    def __init__(self, entry_id: str) -> None:
+        self.entry_id = entry_id
         self.done = anyio.Event()
         self.outcome: Outcome = 0
 
@@ -250,6 +251,7 @@ class RedisLink:
         self._position = START  # the last entry whose local delivery has started
         self._delivered = START  # the last entry whose local delivery has finished
         self._written = START  # the newest entry this process's publishers heard back about
+        self._written_key = sort_key(START)
         self._batch = min(BATCH, backend._maxlen)  # entries per read
         self._gap_after: str | None = None  # the cursor of the last gap reported
         self._members: set[GroupMember] = set()  # consumer-group readers running now
@@ -327,10 +329,18 @@ class RedisLink:
     async def _publish(self, commands: RedisClient, command: bytes, topic: str | None) -> int:
         self._publishing += 1
         try:
-            [reply] = await self._store(commands, command, 1)
-            return await self._outcome(_entry_id(self._port.name, reply), topic)
+            try:
+                [reply] = await commands.request(command, 1)
+            except OSError:
+                [reply] = await self._store_again(commands, command, 1)
+            outcome = self._outcome(_entry_id(self._port.name, reply), topic)
+            if isinstance(outcome, _Waiter):
+                outcome = await self._delivery(outcome)
         finally:
             self._done_publishing(1)
+        if isinstance(outcome, ChannelFullError):
+            raise outcome
+        return outcome
 
     async def send_batch(
         self, records: Sequence[Record], results: list[int | Exception], *, stop_at_error: bool
@@ -358,10 +368,16 @@ class RedisLink:
         sent = [command for command in encoded if isinstance(command, bytes)]
         self._publishing += len(sent)
         try:
-            try:
-                replies = await self._store(commands, b"".join(sent), len(sent)) if sent else []
-            except ChannelError as error:
-                replies = [error] * len(sent)
+            replies: list[Any] = []
+            if sent:
+                data = b"".join(sent)
+                try:
+                    replies = await commands.request(data, len(sent))
+                except OSError:
+                    try:
+                        replies = await self._store_again(commands, data, len(sent))
+                    except ChannelError as error:
+                        replies = [error] * len(sent)
             stored = iter(replies)
             for record, command in zip(records, encoded, strict=False):
                 if isinstance(command, Exception):
@@ -369,58 +385,56 @@ class RedisLink:
                     continue
                 try:
                     entry_id = _entry_id(self._port.name, next(stored))
-                    results.append(await self._outcome(entry_id, record[0]))
-                except (ChannelError, ChannelFullError) as error:
+                except ChannelError as error:
                     results.append(error)
+                    continue
+                outcome = self._outcome(entry_id, record[0])
+                if isinstance(outcome, _Waiter):
+                    outcome = await self._delivery(outcome)
+                results.append(outcome)
         finally:
             self._done_publishing(len(sent))
 
-    async def _store(self, commands: RedisClient, data: bytes, count: int) -> list[Any]:
-        """Send *count* packed ``XADD`` commands; their replies (entry IDs or errors).
+    async def _store_again(self, commands: RedisClient, data: bytes, count: int) -> list[Any]:
+        """Send *count* packed ``XADD`` commands once more, their connection found dropped.
 
-        A connection found dropped (the server restarted, say) is replaced and the
-        commands sent once more: the server most likely never saw them, and if it did,
-        a message stored twice is better than one lost.
+        The connection is replaced (the server restarted, say): the server most likely
+        never saw them, and if it did, a message stored twice is better than one lost.
         """
-        try:
-            return await commands.request(data, count)
-        except OSError:
-            pass
         try:
             return await commands.request(data, count)
         except OSError as error:
             raise ChannelError(f"cannot publish to channel {self._port.name!r}: {error}") from error
 
-    async def _outcome(self, entry_id: str, topic: str | None) -> int:
+    def _outcome(self, entry_id: str, topic: str | None) -> Outcome | _Waiter:
         """What publishing *entry_id* did here: how many local subscribers queue it.
 
-        Waits for the pump only when the answer depends on it: a matching subscriber has a
-        bounded queue (it may be full: then, as in memory, the publisher waits, or fails
-        under the ``error`` policy), or subscribers are joining the pump. Unbounded queues
-        take every message, so their number is the answer.
+        Waits for the pump (a :class:`_Waiter` to await) only when the answer depends on
+        it: a matching subscriber has a bounded queue (it may be full: then, as in memory,
+        the publisher waits, or fails under the ``error`` policy), or subscribers are joining
+        the pump. Unbounded queues take every message, so their number is the answer.
         """
         key = sort_key(entry_id)
-        if key > sort_key(self._written):
-            self._written = entry_id
-        outcome: Outcome
+        if key > self._written_key:
+            self._written, self._written_key = entry_id, key
         if key <= sort_key(self._delivered):  # the pump was quicker
-            outcome = self._outcomes.pop(entry_id, 0)
-        elif self._tasks is None:
+            return self._outcomes.pop(entry_id, 0)
+        if self._tasks is None:
             return 0
-        else:
-            if not self._joining:
-                reached, bounded = self._port.audience(topic)
-                if not bounded:
-                    return reached
-            waiter = self._waiters[entry_id] = _Waiter()
-            try:
-                await waiter.done.wait()
-            finally:
-                self._waiters.pop(entry_id, None)
-            outcome = waiter.outcome
-        if isinstance(outcome, ChannelFullError):
-            raise outcome
-        return outcome
+        if not self._joining:
+            reached, bounded = self._port.audience(topic)
+            if not bounded:
+                return reached
+        waiter = self._waiters[entry_id] = _Waiter(entry_id)
+        return waiter
+
+    async def _delivery(self, waiter: _Waiter) -> Outcome:
+        """What the pump did with a publisher's entry, once it has."""
+        try:
+            await waiter.done.wait()
+        finally:
+            self._waiters.pop(waiter.entry_id, None)
+        return waiter.outcome
 
     def _done_publishing(self, count: int) -> None:
         self._publishing -= count
@@ -574,7 +588,7 @@ class RedisLink:
             await tasks.start(member.serve, "$" if since is None else since)
             return False
         if since is None or since == "$":
-            written = sort_key(self._written)
+            written = self._written_key
             if written <= sort_key(self._delivered):
                 return True
             self._joining.append((written, subscriber))
