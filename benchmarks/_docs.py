@@ -52,14 +52,14 @@ def results_section(
     )
 
 
-def rewrite(page: Path, section: str) -> None:
-    """Replace what lies between the markers of *page* with *section*.
+def rewrite(page: Path, section: str, *, start: str = START, end: str = END) -> None:
+    """Replace what lies between the markers *start* and *end* of *page* with *section*.
 
     :raises SystemExit: if *page* lacks either marker
     """
     text = page.read_text()
-    before, start, rest = text.partition(START)
-    _, end, after = rest.partition(END)
-    if not start or not end:
-        raise SystemExit(f"{page} needs the markers {START!r} and {END!r}")
-    page.write_text(f"{before}{START}\n\n{section}\n\n{END}{after}")
+    before, found_start, rest = text.partition(start)
+    _, found_end, after = rest.partition(end)
+    if not found_start or not found_end:
+        raise SystemExit(f"{page} needs the markers {start!r} and {end!r}")
+    page.write_text(f"{before}{start}\n\n{section}\n\n{end}{after}")
