@@ -52,14 +52,19 @@ class RedisAddress:
                 "" if isinstance(url, bytes | bytearray) else f": {url!r}"
             )  # bytes may hide a password
             raise TypeError(f"url must be a str, not {type(url).__name__}{shown}")
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-            self.username = unquote(parts.username) if parts.username else None
-            self.password = unquote(parts.password) if parts.password is not None else None
-        except ValueError as error:
-            raise ValueError(f"invalid Redis URL {redact(url)!r}: {error}") from None
         self.redacted = redact(url)
+        # The credentials end at the last "@": a password may hold "/", "?" or "#", which
+        # urllib would take for the end of the host part (and then quote in its errors).
+        scheme, _, rest = url.partition("://")
+        credentials, at, location = rest.rpartition("@")
+        try:
+            parts = urlsplit(f"{scheme}://{location}")
+            port = parts.port
+        except ValueError as error:
+            raise ValueError(f"invalid Redis URL {self.redacted!r}: {error}") from None
+        user, colon, password = credentials.partition(":")
+        self.username = unquote(user) if at and user else None
+        self.password = unquote(password) if at and colon else None
         if parts.scheme not in {"redis", "rediss", "unix"}:
             raise ValueError(
                 f"invalid Redis URL {self.redacted!r}: expected redis://host:port/db, "
