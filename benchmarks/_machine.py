@@ -59,13 +59,13 @@ def commit() -> str | None:
     return done.stdout.strip()
 
 
-def versions() -> dict[str, str]:
-    """The installed version of every distribution in :data:`DISTRIBUTIONS`.
+def versions(distributions: tuple[str, ...] = DISTRIBUTIONS) -> dict[str, str]:
+    """The installed version of every distribution named (default :data:`DISTRIBUTIONS`).
 
     mtbus's also names the git commit, as its version does not change between commits.
     """
     found = {}
-    for name in DISTRIBUTIONS:
+    for name in distributions:
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

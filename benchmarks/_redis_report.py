@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 from . import _machine
@@ -109,16 +108,7 @@ def text(results: RedisResults, found: Sequence[RedisVerdict]) -> str:
 
 def versions() -> dict[str, str]:
     """The installed version of every distribution in :data:`DISTRIBUTIONS`."""
-    found = {}
-    for name in DISTRIBUTIONS:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    checkout = _machine.commit()
-    if checkout is not None:
-        found["mtbus"] += f" (git {checkout})"
-    return found
+    return _machine.versions(DISTRIBUTIONS)
 
 
 def section(results: RedisResults, found: Sequence[RedisVerdict], command: str) -> str:
