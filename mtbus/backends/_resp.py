@@ -53,10 +53,7 @@ class RedisAddress:
             )  # bytes may hide a password
             raise TypeError(f"url must be a str, not {type(url).__name__}{shown}")
         self.redacted = redact(url)
-        # The credentials end at the last "@": a password may hold "/", "?" or "#", which
-        # urllib would take for the end of the host part (and then quote in its errors).
-        scheme, _, rest = url.partition("://")
-        credentials, at, location = rest.rpartition("@")
+        scheme, credentials, at, location = _split(url)
         try:
             parts = urlsplit(f"{scheme}://{location}")
             port = parts.port
@@ -104,14 +101,31 @@ class RedisAddress:
         return commands
 
 
+def _split(url: str) -> tuple[str, str, str, str]:
+    """*url* as its scheme, credentials, ``"@"`` (or ``""`` if none) and the rest.
+
+    The credentials end at the last ``@`` (the last ``@/`` for a unix socket, whose path
+    may hold ``@``): a password may hold ``/``, ``?`` or ``#``, which urllib would take
+    for the end of the host part, and then quote in its errors.
+    """
+    scheme, _, rest = url.partition("://")
+    if scheme == "unix":
+        credentials, at, location = rest.rpartition("@/")
+        if at:
+            return scheme, credentials, "@", f"/{location}"
+        if rest.startswith("/"):  # a path, whatever "@" it holds
+            return scheme, "", "", rest
+    credentials, at, location = rest.rpartition("@")
+    return scheme, credentials, at, location
+
+
 def redact(url: str) -> str:
     """*url* with its password (if any) replaced by ``***``."""
-    scheme, separator, rest = url.partition("://")
-    credentials, at, location = rest.rpartition("@")
-    if not separator or not at:
+    if "://" not in url:
         return url
+    scheme, credentials, at, location = _split(url)
     user, colon, _ = credentials.partition(":")
-    return f"{scheme}://{user}:***@{location}" if colon else url
+    return f"{scheme}://{user}:***@{location}" if at and colon else url
 
 
 def _single(values: list[str] | None, default: str) -> str:
