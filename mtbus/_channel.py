@@ -63,8 +63,8 @@ class Channel(Generic[T]):
     """A named stream of messages, each routed to the subscribers whose patterns match its topic.
 
     Every subscriber has its own FIFO queue; what happens when one is full is its overflow
-    policy (see :meth:`subscribe`). Publishing never yields to the event loop unless it must
-    wait for room under the ``block`` policy.
+    policy (see :meth:`subscribe`). In memory, publishing never yields to the event loop unless
+    it must wait for room under the ``block`` policy; over a server, it waits for the server.
 
     :param name: the channel's name (a dot-separated name, like a topic)
     :param buffer_size: default queue capacity of its subscribers; ``0`` is unbounded
