@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -202,3 +202,11 @@ class RedisServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def __enter__(self) -> Self:
+        """Start it; leaving the ``with`` block stops it."""
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -221,12 +221,8 @@ def _kill_blocked_readers(raw: redis.Redis) -> int:
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A server of this test's own, with an append-only file, so a restart keeps the stream."""
-    server = RedisServer(tmp_path, persistent=True)
-    server.start()
-    try:
+    with RedisServer(tmp_path, persistent=True) as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_a_server_restart_loses_nothing_that_was_written(

@@ -253,15 +253,11 @@ async def test_the_database_in_the_url_is_the_one_used(redis_server: RedisServer
 def guarded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A server of this module's own that wants a password, on TCP and on a unix socket."""
     directory = tmp_path_factory.mktemp("guarded")
-    server = RedisServer(
+    with RedisServer(
         directory,
         extra_args=["--requirepass", "pw", "--unixsocket", str(directory / "redis.sock")],
-    )
-    server.start()
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -356,12 +352,8 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer
         (authority.cert_pem, files.authority),
     ]:
         blob.write_to_path(path)
-    server = RedisServer(directory, tls=files, binary=binary)
-    server.start()
-    try:
+    with RedisServer(directory, tls=files, binary=binary) as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_rediss_speaks_tls_with_a_context_that_trusts_the_servers_ca(

@@ -67,9 +67,6 @@ class StreamConnection(RedisConnection):
     async def request(self, data: bytes, expected: int) -> list[Any]:
         if self._failure is not None:
             raise ConnectionError(str(self._failure))
-        if not expected:
-            await anyio.lowlevel.checkpoint()
-            return []
         reply = _Reply(expected)
         self._replies.append(reply)
         self._outgoing.append(data)
@@ -219,9 +216,6 @@ class AsyncioConnection(RedisConnection, asyncio.Protocol):
     async def request(self, data: bytes, expected: int) -> list[Any]:
         if self._failure is not None:
             raise ConnectionError(str(self._failure))
-        if not expected:
-            await anyio.lowlevel.checkpoint()
-            return []
         reply = _Reply(expected)
         arrived = reply.arrived = self._loop.create_future()
         self._replies.append(reply)

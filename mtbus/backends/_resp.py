@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import anyio
+
 if TYPE_CHECKING:
     import asyncio
     from collections import deque
     from collections.abc import Iterable, Iterator, Sequence
-
-    import anyio
 
 
 try:
@@ -179,10 +179,13 @@ class RedisConnection:
     async def pipeline(self, commands: Iterable[Sequence[str | bytes | int | float]]) -> list[Any]:
         """Send several commands in one write; their replies, errors as ReplyError values."""
         packed = [pack(*command) for command in commands]
+        if not packed:  # nothing to send (a request of no reply would never complete)
+            await anyio.lowlevel.checkpoint()
+            return []
         return await self.request(b"".join(packed), len(packed))
 
     async def request(self, data: bytes, expected: int) -> list[Any]:
-        """Send *data* (*expected* packed commands) and return their replies in order.
+        """Send *data* (*expected* packed commands, at least one) and return their replies.
 
         :raises ConnectionError: if the connection fails (or failed) before they came
         """
