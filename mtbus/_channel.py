@@ -302,8 +302,7 @@ class Channel(Generic[T]):
             closed = ChannelClosedError(f"cannot publish to {self!r}: it is closed")
             results.extend([closed] if stop_at_error else [closed for _ in items])
             return
-        send_batch = self._link.send_batch
-        records: list[Record] = []
+        checked: list[Record | Exception] = []
         for data, topic, metadata in items:
             try:
                 if topic is not None:
@@ -314,17 +313,26 @@ class Channel(Generic[T]):
                     else MappingProxyType(dict(check_metadata(metadata)))
                 )
             except (TypeError, ValueError) as error:
-                sent = len(results)  # what came before goes first: results keep the order
-                await send_batch(records, results, stop_at_error=stop_at_error)
-                records = []
-                if stop_at_error and any(isinstance(r, Exception) for r in results[sent:]):
-                    return
-                results.append(error)
+                checked.append(error)
                 if stop_at_error:
-                    return
-                continue
-            records.append((topic, data, frozen))
-        await send_batch(records, results, stop_at_error=stop_at_error)
+                    break
+            else:
+                checked.append((topic, data, frozen))
+        sent: list[int | Exception] = []
+        try:
+            records = [item for item in checked if not isinstance(item, Exception)]
+            await self._link.send_batch(records, sent, stop_at_error=stop_at_error)
+        finally:
+            # The refused items take their places among what was sent, up to the first
+            # record the backend did not get to (it stopped at an error, or was cancelled).
+            outcomes = iter(sent)
+            for item in checked:
+                if isinstance(item, Exception):
+                    results.append(item)
+                elif (outcome := next(outcomes, None)) is not None:
+                    results.append(outcome)
+                else:
+                    break
 
     def broadcast(
         self, data: T, metadata: Mapping[str, Any] | None = None
@@ -546,12 +554,7 @@ class _Port:
             subscribers = channel._routes[topic]
         except KeyError:
             subscribers = channel._route(topic)
-        bounded = False
-        for subscriber in subscribers:
-            if subscriber._buffer_size:
-                bounded = True
-                break
-        return len(subscribers), bounded
+        return len(subscribers), any(subscriber._buffer_size for subscriber in subscribers)
 
     def deliver_to(
         self, subscriber: Subscriber[Any], message: Message[Any]

@@ -34,13 +34,12 @@ if TYPE_CHECKING:
 
     from anyio.abc import ByteStream
 
-#: The errors a stream raises when the other end is gone.
+#: The errors a stream raises when the other end is gone (ssl.SSLError is an OSError).
 _STREAM_ERRORS: Final = (
     OSError,
     anyio.BrokenResourceError,
     anyio.ClosedResourceError,
     anyio.EndOfStream,
-    ssl.SSLError,
 )
 _RECEIVE_SIZE: Final = 1 << 18  # bytes per socket read: a backlog arrives in few reads
 

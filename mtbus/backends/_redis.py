@@ -250,8 +250,8 @@ class RedisLink:
         self._tasks: TaskGroup | None = None
         self._position = START  # the last entry whose local delivery has started
         self._delivered = START  # the last entry whose local delivery has finished
-        self._written = START  # the newest entry this process's publishers heard back about
-        self._written_key = sort_key(START)
+        # The sort key of the newest entry this process's publishers heard back about.
+        self._written = sort_key(START)
         self._batch = min(BATCH, backend._maxlen)  # entries per read
         self._gap_after: str | None = None  # the cursor of the last gap reported
         self._members: set[GroupMember] = set()  # consumer-group readers running now
@@ -279,7 +279,8 @@ class RedisLink:
                     f"cannot connect channel {self._port.name!r} to Redis at "
                     f"{self._backend.url}: {_reason(error)}"
                 ) from error
-            self._position = self._delivered = self._written = id_of(newest[0]) if newest else START
+            self._position = self._delivered = id_of(newest[0]) if newest else START
+            self._written = sort_key(self._position)
             async with anyio.create_task_group() as tasks:
                 self._commands, self._tasks = commands, tasks
                 tasks.start_soon(self._pump, reader)
@@ -415,8 +416,8 @@ class RedisLink:
         the pump. Unbounded queues take every message, so their number is the answer.
         """
         key = sort_key(entry_id)
-        if key > self._written_key:
-            self._written, self._written_key = entry_id, key
+        if key > self._written:
+            self._written = key
         if key <= sort_key(self._delivered):  # the pump was quicker
             return self._outcomes.pop(entry_id, 0)
         if self._tasks is None:
@@ -588,7 +589,7 @@ class RedisLink:
             await tasks.start(member.serve, "$" if since is None else since)
             return False
         if since is None or since == "$":
-            written = self._written_key
+            written = self._written
             if written <= sort_key(self._delivered):
                 return True
             self._joining.append((written, subscriber))
