@@ -346,9 +346,13 @@ async def test_a_dead_members_messages_are_claimed_by_another(
 ) -> None:
     backend = RedisBackend(redis_url, claim_idle=0.2)
     async with Channel[int](channel_name, backend=backend) as channel:
-        await channel.subscribe(group="workers", consumer="doomed", buffer_size=10)
+        doomed = await channel.subscribe(group="workers", consumer="doomed", buffer_size=10)
         for number in range(10):
             await channel.publish(number)
+        # publish returns once Redis has each message: wait for the member to read all ten.
+        with anyio.fail_after(10):
+            while doomed.statistics().pending < 10:  # noqa: ASYNC110 - filled by a network read
+                await anyio.sleep(0.001)
     # "doomed" took all ten into its queue and went away without receiving them.
     async with Channel[int](channel_name, backend=backend) as channel:
         survivor = await channel.subscribe(group="workers", consumer="survivor")
