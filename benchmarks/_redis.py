@@ -193,9 +193,6 @@ class Session:
                 "redis-benchmark not found (Debian: apt-get install redis-tools): no "
                 "reference, so no ratios and no targets"
             )
-        self.raw = _redis_local.raw_client_api() is not None
-        if not self.raw:
-            self.notes.append("mtbus's own Redis client not found: no raw-client rows")
 
     def record(self, throughput: Throughput) -> None:
         self.throughputs.append(throughput)
@@ -301,10 +298,9 @@ class Session:
     def local_cases(self, backend: str) -> None:
         """The raw client, then mtbus with a subscriber in the same process."""
         url, budget = self.server.url, Budget(self.profile.seconds, self.profile.most)
-        if self.raw:
-            raw = _redis_local.raw_client
-            self.measure(backend, SEQUENTIAL_XADD, RAW, P1, partial(raw, url, budget))
-            self.measure(backend, PIPELINED_XADD, RAW, P50, partial(raw, url, budget, pipeline=100))
+        raw = _redis_local.raw_client
+        self.measure(backend, SEQUENTIAL_XADD, RAW, P1, partial(raw, url, budget))
+        self.measure(backend, PIPELINED_XADD, RAW, P50, partial(raw, url, budget, pipeline=100))
         local = partial(_redis_local.mtbus_local, url, budget)
         self.measure(backend, SEQUENTIAL, MTBUS, P1, partial(local, tasks=1))
         self.measure(backend, CONCURRENT_10, MTBUS, P50, partial(local, tasks=10))

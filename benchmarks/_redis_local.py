@@ -10,7 +10,6 @@ application would: a channel over a :class:`~mtbus.backends.RedisBackend`, a sub
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -20,6 +19,8 @@ import anyio
 
 from mtbus import Channel, Publisher
 from mtbus.backends import RedisBackend
+from mtbus.backends._connections import open_connection
+from mtbus.backends._resp import RedisAddress
 
 from ._redis_engine import encode, xadd
 from ._redis_flow import PATTERN, TOPIC, Arrivals, Quota, Sequencer, unwrapped
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
     #: One publisher task: publishes until its quota is spent.
     PublishTask = Callable[[Quota], Coroutine[Any, Any, None]]
 
-#: What the raw client needs of mtbus's private Redis modules.
-API = ("RedisAddress", "open_connection")
 #: Seconds to wait for the last messages once the last publish returned.
 DRAIN_SECONDS = 30.0
 #: Seconds more before a run that is stuck (a publish that never returns) is given up.
@@ -121,32 +120,11 @@ async def mtbus_local(url: str, budget: Budget, *, tasks: int, batch: int = 0) -
         )
 
 
-def raw_client_api() -> tuple[Any, Any] | None:
-    """``RedisAddress`` and ``open_connection`` of the client mtbus speaks Redis with.
-
-    They are private to mtbus and move as it changes (``mtbus.backends._resp``, then
-    ``_connections``), so they are looked up by name; None if neither module has them.
-    """
-    for name in ("mtbus.backends._connections", "mtbus.backends._resp"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        address, opener = (getattr(module, attribute, None) for attribute in API)
-        if address is not None and opener is not None:
-            return address, opener
-    return None
-
-
 async def raw_client(url: str, budget: Budget, *, pipeline: int = 0) -> Run:
     """The client mtbus speaks Redis with, alone: ``XADD`` one at a time, or *pipeline* per
     write (``execute``, ``pipeline``); every reply must be an entry ID."""
-    api = raw_client_api()
-    if api is None:
-        raise RuntimeError("mtbus's Redis client was not found")
-    address, open_connection = api
     key = "bench:raw"
-    connection = await open_connection(address(url))
+    connection = await open_connection(RedisAddress(url))
     try:
         sequencer = Sequencer(0)
         quota = Quota(budget)
