@@ -487,6 +487,11 @@ def test_bad_options_are_refused() -> None:
         "RedisBackend('redis://localhost:6379/0', maxlen=10000, codec=JsonCodec())"
     )
     assert RedisBackend(key_prefix="app:").key("orders") == "app:{orders}"
+    with pytest.raises(TypeError, match=r"ssl_context must be an ssl.SSLContext or None, not str"):
+        RedisBackend("rediss://localhost", ssl_context="tls")  # type: ignore[arg-type]
+    secret = RedisBackend("redis://alice:s3cret@localhost:6380/2")
+    assert secret.url == "redis://alice:***@localhost:6380/2"
+    assert "s3cret" not in repr(secret)
 
 
 def test_without_hiredis_the_error_says_how_to_install_it(

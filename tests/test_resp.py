@@ -22,6 +22,8 @@ import trustme
 from anyio.abc import ByteStream
 from redis_server import RedisServer, TlsFiles, find_tls_redis_server, free_port
 
+from mtbus import Channel
+from mtbus.backends import RedisBackend
 from mtbus.backends._connections import (
     AsyncioConnection,
     RedisClient,
@@ -371,6 +373,19 @@ async def test_rediss_speaks_tls_with_a_context_that_trusts_the_servers_ca(
         large = os.urandom(1 << 20)
         replies = await connection.pipeline([("SET", key, large), ("GET", key), ("DEL", key)])
         assert replies == [b"OK", large, 1]
+
+
+async def test_a_channel_runs_over_tls_with_the_backends_ssl_context(
+    tls_server: RedisServer, key: str
+) -> None:
+    assert tls_server.tls is not None
+    backend = RedisBackend(tls_server.url, ssl_context=tls_server.tls.client_context())
+    async with Channel[int](key, backend=backend) as channel:
+        subscriber = await channel.subscribe("n.*")
+        assert await channel.publish(1, topic="n.one") == 1
+        with anyio.fail_after(5):
+            message = await subscriber.receive()
+    assert (message.data, message.topic) == (1, "n.one")
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
