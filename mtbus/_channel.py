@@ -49,6 +49,9 @@ class ChannelStatistics:
     :ivar closed: whether it is closed
     :ivar gaps: times a backend found that messages this process had not read yet were
         gone (trimmed from a Redis stream, say); each was also logged and reported
+    :ivar lost: the messages known lost in those gaps (exact where the backend can tell
+        how many a gap cost, see :attr:`ChannelGapError.lost <mtbus.ChannelGapError.lost>`;
+        otherwise a lower bound)
     :ivar undecodable: records a backend received but could not decode (skipped, logged)
     """
 
@@ -57,6 +60,7 @@ class ChannelStatistics:
     closed: bool
     gaps: int = 0
     undecodable: int = 0
+    lost: int = 0
 
 
 class Channel(Generic[T]):
@@ -83,6 +87,7 @@ class Channel(Generic[T]):
         "_fanned_out",
         "_gaps",
         "_link",
+        "_lost",
         "_matcher",
         "_max_subscribers",
         "_name",
@@ -114,6 +119,7 @@ class Channel(Generic[T]):
         self._closed = False
         self._published = 0
         self._gaps = 0
+        self._lost = 0
         self._undecodable = 0
         self._tasks: TaskGroup | None = None  # the backend's, while in ``async with``
         self._sequence = count()
@@ -148,7 +154,12 @@ class Channel(Generic[T]):
     def statistics(self) -> ChannelStatistics:
         """Its counters now."""
         return ChannelStatistics(
-            len(self._subscribers), self._published, self._closed, self._gaps, self._undecodable
+            len(self._subscribers),
+            self._published,
+            self._closed,
+            self._gaps,
+            self._undecodable,
+            self._lost,
         )
 
     # -- subscribing -------------------------------------------------------------------
@@ -474,6 +485,7 @@ class Channel(Generic[T]):
         """Count and log what a backend could not raise to anybody."""
         if isinstance(error, ChannelGapError):
             self._gaps += 1
+            self._lost += error.lost or 0
         else:
             self._undecodable += 1
         _logger.warning("%s: %s", self._name, error)

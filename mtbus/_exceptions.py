@@ -55,21 +55,36 @@ class ChannelGapError(ChannelError):
     """Messages a reader had not reached yet were gone from the backend (trimmed, lost).
 
     Never raised at a caller: a backend's reader reports it (logged on the ``mtbus``
-    logger, counted in :attr:`ChannelStatistics.gaps <mtbus.ChannelStatistics.gaps>`, and
-    passed to the backend's ``on_error``) and goes on from the oldest message still there.
+    logger, counted in :attr:`ChannelStatistics.gaps <mtbus.ChannelStatistics.gaps>` and
+    :attr:`~mtbus.ChannelStatistics.lost`, and passed to the backend's ``on_error``) and
+    goes on from the oldest message still there.
 
     :ivar channel: the channel's name
     :ivar after: the last message ID the reader had (its cursor)
     :ivar resumed_at: the first message ID it read after the gap, or ``None`` if none yet
+    :ivar lost: how many messages the gap cost, when the backend can tell (Redis 7 and
+        later can, for trimming); ``None`` when it cannot
+    :ivar reason: what made the gap, in words
     """
 
-    def __init__(self, channel: str, after: str, resumed_at: str | None) -> None:
+    def __init__(
+        self,
+        channel: str,
+        after: str,
+        resumed_at: str | None,
+        *,
+        lost: int | None = None,
+        reason: str = "they were trimmed or lost before they were read",
+    ) -> None:
         self.channel = channel
         self.after = after
         self.resumed_at = resumed_at
+        self.lost = lost
+        self.reason = reason
+        count = "messages" if lost is None else f"{lost} message{'' if lost == 1 else 's'}"
         super().__init__(
-            f"messages of channel {channel!r} after {after!r} were trimmed or lost before "
-            f"they were read; resuming at {resumed_at!r}"
+            f"{count} of channel {channel!r} after {after!r} are gone: {reason}; "
+            f"resuming at {resumed_at!r}"
         )
 
 

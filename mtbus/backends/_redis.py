@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import anyio
 
-from .._checks import check_count, check_seconds
+from .._checks import check_count, check_metadata, check_seconds
 from .._exceptions import (
     ChannelClosedError,
     ChannelError,
@@ -27,6 +27,7 @@ from .._exceptions import (
     MessageDecodeError,
 )
 from .._message import NO_METADATA, Message
+from .._topics import validate_name
 from ._codecs import Codec, JsonCodec, safe_codecs
 from ._connections import RedisClient
 from ._redis_groups import GroupMember, check_group_options, default_consumer
@@ -154,6 +155,41 @@ class RedisBackend:
     def connect(self, channel: ChannelPort) -> RedisLink:
         """Attach a channel; nothing touches the network before ``async with channel:``."""
         return RedisLink(self, channel)
+
+    async def append(
+        self,
+        channel: str,
+        data: Any,
+        topic: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Publish one message to *channel* without opening it; return the message's ID.
+
+        For scripts and the command line: one connection, one ``XADD``, closed again.
+        Subscribers everywhere receive it as if a channel had published it. A service that
+        publishes more than once should keep a :class:`~mtbus.Channel` open instead.
+
+        :raises ~mtbus.ChannelError: if Redis cannot be reached or refuses the message
+        :raises TypeError, ValueError: if the topic, metadata or payload are not valid
+        """
+        name = validate_name(channel, kind="channel name")
+        if topic is not None:
+            validate_name(topic, kind="topic")
+        extra = NO_METADATA if metadata is None else check_metadata(metadata)
+        command = self._append(self.key(name), name, topic, data, extra)
+        client = self._client()
+        try:
+            try:
+                with anyio.fail_after(CONNECT_TIMEOUT):
+                    [reply] = await client.request(command, 1)
+            except (OSError, ReplyError) as error:
+                raise ChannelError(
+                    f"cannot publish to channel {name!r} at {self.url}: {_reason(error)}"
+                ) from error
+            return _entry_id(name, reply)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await client.aclose()
 
     # -- what the links share ------------------------------------------------------------
 
