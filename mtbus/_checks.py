@@ -7,8 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def check_count(value: object, what: str, minimum: int, *, optional: bool = False) -> int:
+def check_count(
+    value: object, what: str, minimum: int, *, maximum: int | None = None, optional: bool = False
+) -> int:
     """Return *value* if it is an ``int`` (not a ``bool``) of at least *minimum*, else raise.
+
+    :param maximum: the largest value allowed, if there is one
 
     :param optional: the caller also accepts ``None`` (checked by the caller); the type
         error says so
@@ -18,6 +22,8 @@ def check_count(value: object, what: str, minimum: int, *, optional: bool = Fals
         raise TypeError(f"{what} must be {expected}, not {type(value).__name__}: {value!r}")
     if value < minimum:
         raise ValueError(f"invalid {what} {value!r}: must be >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"invalid {what} {value!r}: must be <= {maximum}")
     return value
 
 

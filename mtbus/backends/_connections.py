@@ -23,6 +23,7 @@ from ._resp import (
     RedisConnection,
     ReplyError,
     _Reply,
+    again,
     complete_replies,
     lost,
     new_parser,
@@ -42,6 +43,7 @@ _STREAM_ERRORS: Final = (
     anyio.EndOfStream,
 )
 _RECEIVE_SIZE: Final = 1 << 18  # bytes per socket read: a backlog arrives in few reads
+REPLY_LIMIT: Final = 1 << 26  # the most bytes one reply may have, unless told otherwise
 
 
 class StreamConnection(RedisConnection):
@@ -52,11 +54,23 @@ class StreamConnection(RedisConnection):
     reply has come.
     """
 
-    __slots__ = ("_failure", "_outgoing", "_parser", "_reading", "_replies", "_sending", "_stream")
+    __slots__ = (
+        "_failure",
+        "_limit",
+        "_outgoing",
+        "_parser",
+        "_reading",
+        "_received",
+        "_replies",
+        "_sending",
+        "_stream",
+    )
 
-    def __init__(self, stream: ByteStream) -> None:
+    def __init__(self, stream: ByteStream, limit: int = REPLY_LIMIT) -> None:
         self._stream = stream
         self._parser = new_parser()
+        self._limit = limit  # the most bytes one reply may have
+        self._received = 0  # bytes of the reply in progress
         self._outgoing: list[bytes] = []
         self._replies: deque[_Reply] = deque()  # sent or about to be, oldest first
         self._sending = False
@@ -65,7 +79,7 @@ class StreamConnection(RedisConnection):
 
     async def request(self, data: bytes, expected: int) -> list[Any]:
         if self._failure is not None:
-            raise ConnectionError(str(self._failure))
+            raise again(self._failure)
         reply = _Reply(expected)
         self._replies.append(reply)
         self._outgoing.append(data)
@@ -86,7 +100,7 @@ class StreamConnection(RedisConnection):
                 self._hand_over()
             raise
         if reply.error is not None:
-            raise ConnectionError(str(reply.error))
+            raise again(reply.error)
         return reply.values
 
     def _hand_over(self) -> None:
@@ -127,18 +141,17 @@ class StreamConnection(RedisConnection):
                 data = await self._stream.receive(_RECEIVE_SIZE)
                 if self._failure is not None:  # closed by another task meanwhile
                     break
-                parser.feed(data)
-                self._dispatch()
+                complete, self._received = complete_replies(
+                    parser, self._replies, data, self._received, self._limit
+                )
+                for owner in complete:
+                    if owner.woken is not None:
+                        owner.woken.set()
         except _STREAM_ERRORS as error:  # ConnectionError from the parser included
             await self._fail(error)
         finally:
             self._reading = False
             self._hand_over()
-
-    def _dispatch(self) -> None:
-        for owner in complete_replies(self._parser, self._replies):
-            if owner.woken is not None:
-                owner.woken.set()
 
     async def _fail(self, error: BaseException) -> None:
         """Close the connection and fail every request still waiting on it."""
@@ -172,15 +185,19 @@ class AsyncioConnection(RedisConnection, asyncio.Protocol):
         "_closed",
         "_failure",
         "_flushing",
+        "_limit",
         "_loop",
         "_outgoing",
         "_parser",
+        "_received",
         "_replies",
         "_transport",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int = REPLY_LIMIT) -> None:
         self._loop = loop
+        self._limit = limit  # the most bytes one reply may have
+        self._received = 0  # bytes of the reply in progress
         self._closed: asyncio.Future[None] = loop.create_future()  # set once the socket is shut
         self._parser = new_parser()
         self._transport: asyncio.Transport | None = None
@@ -191,11 +208,11 @@ class AsyncioConnection(RedisConnection, asyncio.Protocol):
 
     @classmethod
     async def open(
-        cls, address: RedisAddress, ssl_context: ssl.SSLContext | None
+        cls, address: RedisAddress, ssl_context: ssl.SSLContext | None, limit: int = REPLY_LIMIT
     ) -> AsyncioConnection:
         """Connect to *address* on the running loop."""
         loop = asyncio.get_running_loop()
-        connection = cls(loop)
+        connection = cls(loop, limit)
         if address.path is not None:
             await loop.create_unix_connection(lambda: connection, address.path)
             return connection
@@ -214,7 +231,7 @@ class AsyncioConnection(RedisConnection, asyncio.Protocol):
 
     async def request(self, data: bytes, expected: int) -> list[Any]:
         if self._failure is not None:
-            raise ConnectionError(str(self._failure))
+            raise again(self._failure)
         reply = _Reply(expected)
         arrived = reply.arrived = self._loop.create_future()
         self._replies.append(reply)
@@ -231,7 +248,7 @@ class AsyncioConnection(RedisConnection, asyncio.Protocol):
             reply.abandoned = True  # its replies are dropped when they come
             raise
         if reply.error is not None:
-            raise ConnectionError(str(reply.error))
+            raise again(reply.error)
         return reply.values
 
     def _flush(self) -> None:
@@ -245,12 +262,15 @@ class AsyncioConnection(RedisConnection, asyncio.Protocol):
         self._transport = cast("asyncio.Transport", transport)
 
     def data_received(self, data: bytes) -> None:
-        self._parser.feed(data)
         try:
-            for owner in complete_replies(self._parser, self._replies):
-                _wake(owner)
-        except ConnectionError as error:
+            complete, self._received = complete_replies(
+                self._parser, self._replies, data, self._received, self._limit
+            )
+        except ConnectionError as error:  # ReplyTooLarge included
             self._fail(error)
+            return
+        for owner in complete:
+            _wake(owner)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(exc)
@@ -275,9 +295,11 @@ class AsyncioConnection(RedisConnection, asyncio.Protocol):
 
 
 async def open_connection(
-    address: RedisAddress, *, ssl_context: ssl.SSLContext | None = None
+    address: RedisAddress, *, ssl_context: ssl.SSLContext | None = None, limit: int = REPLY_LIMIT
 ) -> RedisConnection:
     """Connect, log in and select the database.
+
+    :param limit: the most bytes a reply may have (see :exc:`ReplyTooLarge`)
 
     :raises OSError: if the server cannot be reached
     :raises ReplyError: if it refuses the login (or the database)
@@ -287,9 +309,9 @@ async def open_connection(
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # not asyncio: trio
-        connection = StreamConnection(await _open_stream(address, ssl_context))
+        connection = StreamConnection(await _open_stream(address, ssl_context), limit)
     else:
-        connection = await AsyncioConnection.open(address, ssl_context)
+        connection = await AsyncioConnection.open(address, ssl_context, limit)
     try:
         handshake = address.handshake()
         for reply in await connection.pipeline(handshake) if handshake else ():
@@ -325,11 +347,17 @@ def _wake(reply: _Reply) -> None:
 class RedisClient:
     """A connection that reopens itself: the next request after a failure reconnects."""
 
-    __slots__ = ("_address", "_connection", "_lock", "_ssl_context")
+    __slots__ = ("_address", "_connection", "_limit", "_lock", "_ssl_context")
 
-    def __init__(self, address: RedisAddress, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(
+        self,
+        address: RedisAddress,
+        ssl_context: ssl.SSLContext | None,
+        limit: int = REPLY_LIMIT,
+    ) -> None:
         self._address = address
         self._ssl_context = ssl_context
+        self._limit = limit
         self._connection: RedisConnection | None = None
         self._lock = anyio.Lock()
 
@@ -342,7 +370,7 @@ class RedisClient:
             connection = self._connection
             if connection is None or connection.broken:
                 connection = self._connection = await open_connection(
-                    self._address, ssl_context=self._ssl_context
+                    self._address, ssl_context=self._ssl_context, limit=self._limit
                 )
         return connection
 

@@ -12,6 +12,7 @@ received, and claim what a dead member left pending (``XAUTOCLAIM``).
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
@@ -31,11 +32,13 @@ from .._topics import validate_name
 from ._codecs import Codec, JsonCodec, safe_codecs
 from ._connections import RedisClient
 from ._redis_groups import GroupMember, check_group_options, default_consumer
-from ._resp import RedisAddress, ReplyError, pack, require_hiredis
+from ._resp import RedisAddress, ReplyError, ReplyTooLarge, pack, require_hiredis
 from ._streams import (
     BATCH,
     BLOCK_MS,
     START,
+    TOPICS_REMEMBERED,
+    Cursor,
     Entry,
     Retry,
     check_since,
@@ -57,7 +60,9 @@ _logger = logging.getLogger("mtbus")
 
 _new_message = tuple.__new__
 
-CONNECT_TIMEOUT: Final = 10.0  # seconds to connect and log in before giving up
+STREAM_LENGTH_MAX: Final = 2**63 - 1  # the largest MAXLEN Redis takes
+MESSAGE_BYTES_MAX: Final = 512 << 20  # the largest string Redis takes (proto-max-bulk-len)
+REPLY_LIMIT_LEAST: Final = 16 << 20  # the least bytes a reply may have
 #: How many delivery outcomes the pump keeps for publishers that have not heard back
 #: from ``XADD`` yet (their entry was delivered before its reply reached them).
 OUTCOMES_KEPT: Final = 4 * BATCH
@@ -87,7 +92,8 @@ class RedisBackend:
     :param codec: how payloads become bytes (default :class:`JsonCodec`); receivers also
         decode the safe codecs (JSON, MessagePack), and an unsafe one only if it is
         their own
-    :param max_message_bytes: the largest encoded message publish accepts
+    :param max_message_bytes: the largest encoded message publish accepts; a receiver
+        skips (and counts as undecodable) larger entries another writer stored
     :param key_prefix: the start of every stream key
     :param claim_idle: seconds a message may stay unacknowledged with a consumer-group
         member before another member claims it (the first one presumably died)
@@ -95,6 +101,8 @@ class RedisBackend:
         :exc:`~mtbus.MessageDecodeError` (they are also logged and counted)
     :param ssl_context: for ``rediss://``: the TLS settings (default: the system's
         certificate authorities, and the host name checked)
+    :param connect_timeout: seconds to connect and log in before ``async with channel:``
+        gives up with a :exc:`~mtbus.ChannelError`
     """
 
     __slots__ = (
@@ -102,11 +110,14 @@ class RedisBackend:
         "_address",
         "_claim_idle",
         "_codec",
+        "_connect_timeout",
         "_key_prefix",
         "_max_message_bytes",
         "_maxlen",
         "_on_error",
+        "_reply_limit",
         "_ssl_context",
+        "_topics",
     )
 
     def __init__(
@@ -120,13 +131,23 @@ class RedisBackend:
         claim_idle: float = 30.0,
         on_error: Callable[[ChannelError], object] | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        connect_timeout: float = 10.0,
     ) -> None:
         require_hiredis()
+        if not isinstance(url, str):
+            raise TypeError(f"url must be a str, not {type(url).__name__}: {url!r}")
         self._address = RedisAddress(url)
-        self._maxlen = check_count(maxlen, "maxlen", minimum=1)
+        self._maxlen = check_count(maxlen, "maxlen", minimum=1, maximum=STREAM_LENGTH_MAX)
         self._codec = JsonCodec() if codec is None else _check_codec(codec)
         self._accepted = {**safe_codecs(), self._codec.name: self._codec}
-        self._max_message_bytes = check_count(max_message_bytes, "max_message_bytes", minimum=1)
+        self._max_message_bytes = check_count(
+            max_message_bytes, "max_message_bytes", minimum=1, maximum=MESSAGE_BYTES_MAX
+        )
+        # Replies are bounded, whoever wrote the entries: enough for a batch of messages
+        # of ordinary size, or a few of the largest allowed.
+        self._reply_limit = max(REPLY_LIMIT_LEAST, 4 * self._max_message_bytes)
+        self._topics: dict[bytes, str] = {}  # topics read, checked once each
+        self._connect_timeout = check_seconds(connect_timeout, "connect_timeout", positive=True)
         if not isinstance(key_prefix, str):
             kind = type(key_prefix).__name__
             raise TypeError(f"key_prefix must be a str, not {kind}: {key_prefix!r}")
@@ -180,11 +201,11 @@ class RedisBackend:
         client = self._client()
         try:
             try:
-                with anyio.fail_after(CONNECT_TIMEOUT):
+                with anyio.fail_after(self._connect_timeout):
                     [reply] = await client.request(command, 1)
             except (OSError, ReplyError) as error:
                 raise ChannelError(
-                    f"cannot publish to channel {name!r} at {self.url}: {_reason(error)}"
+                    f"cannot publish to channel {name!r} at {self.url}: {self._reason(error)}"
                 ) from error
             return _entry_id(name, reply)
         finally:
@@ -194,7 +215,17 @@ class RedisBackend:
     # -- what the links share ------------------------------------------------------------
 
     def _client(self) -> RedisClient:
-        return RedisClient(self._address, self._ssl_context)
+        return RedisClient(self._address, self._ssl_context, self._reply_limit)
+
+    def _reason(self, error: BaseException) -> str:
+        """Why connecting failed, in words (a timeout's own message is empty)."""
+        if isinstance(error, TimeoutError):
+            return f"no answer within {self._connect_timeout:g} s"
+        if isinstance(error, socket.gaierror):
+            return f"unknown host {self._address.host!r} ({error.strerror})"
+        if isinstance(error, ReplyError) and str(error).startswith(("WRONGPASS", "NOAUTH")):
+            return f"authentication failed: {error}"
+        return str(error) or type(error).__name__
 
     def _append(
         self, key: str, channel: str, topic: str | None, data: Any, metadata: Mapping[str, Any]
@@ -235,10 +266,23 @@ class RedisBackend:
         codec = self._accepted.get(codec_name)
         if codec is None:
             return MessageDecodeError(channel, entry_id, _refusal(codec_name))
+        extra, raw_topic = fields.get(b"m"), fields.get(b"t")
+        size = len(payload) + (len(extra) if extra else 0) + (len(raw_topic) if raw_topic else 0)
+        if size > self._max_message_bytes:
+            reason = f"{size} bytes, more than max_message_bytes={self._max_message_bytes}"
+            return MessageDecodeError(channel, entry_id, reason)
+        if raw_topic is None:
+            topic = None
+        else:
+            topic = self._topics.get(raw_topic)
+            if topic is None:
+                try:
+                    topic = self._checked_topic(raw_topic)
+                except ValueError as error:
+                    return MessageDecodeError(channel, entry_id, str(error))
         try:
             data = codec.decode(payload)
-            metadata = codec.decode(fields[b"m"]) if b"m" in fields else None
-            topic = fields[b"t"].decode() if b"t" in fields else None
+            metadata = codec.decode(extra) if extra is not None else None
         except Exception as error:  # a codec may raise anything on bad bytes
             return MessageDecodeError(channel, entry_id, f"{codec_name}: {error!r}")
         if metadata is None:
@@ -249,6 +293,19 @@ class RedisBackend:
             return MessageDecodeError(channel, entry_id, f"metadata is not a mapping: {metadata!r}")
         message: Message[Any] = _new_message(Message, (data, topic, frozen, entry_id))
         return message
+
+    def _checked_topic(self, raw: bytes) -> str:
+        """A topic read from the stream, checked like a local one (and remembered)."""
+        try:
+            topic = raw.decode()
+        except UnicodeDecodeError:
+            raise ValueError(f"invalid topic {raw!r}: not UTF-8") from None
+        validate_name(topic, kind="topic")
+        topics = self._topics
+        if len(topics) >= TOPICS_REMEMBERED:
+            topics.clear()
+        topics[raw] = topic
+        return topic
 
     def _report(self, port: ChannelPort, error: ChannelError) -> None:
         port.report(error)
@@ -284,12 +341,11 @@ class RedisLink:
         self._key = backend.key(port.name)
         self._commands: RedisClient | None = None  # publishing, checks and catch-ups
         self._tasks: TaskGroup | None = None
-        self._position = START  # the last entry whose local delivery has started
+        # The pump's place in the stream: the last entry whose local delivery has started.
+        self._cursor = Cursor(START, None, BATCH)
         self._delivered = START  # the last entry whose local delivery has finished
         # The sort key of the newest entry this process's publishers heard back about.
         self._written = sort_key(START)
-        self._batch = min(BATCH, backend._maxlen)  # entries per read
-        self._gap_after: str | None = None  # the cursor of the last gap reported
         self._members: set[GroupMember] = set()  # consumer-group readers running now
         # Publishers that sent XADD and have not heard back, those waiting for the pump to
         # deliver their entry, and what the pump delivered before its publisher heard back.
@@ -307,16 +363,23 @@ class RedisLink:
         commands, reader = self._backend._client(), self._backend._client()
         try:
             try:
-                with anyio.fail_after(CONNECT_TIMEOUT):
-                    newest = await commands.execute("XREVRANGE", self._key, "+", "-", "COUNT", 1)
+                with anyio.fail_after(self._backend._connect_timeout):
+                    [stream] = await commands.pipeline([("XINFO", "STREAM", self._key)])
                     await reader.connection()
             except (OSError, ReplyError) as error:
                 raise ChannelError(
                     f"cannot connect channel {self._port.name!r} to Redis at "
-                    f"{self._backend.url}: {_reason(error)}"
+                    f"{self._backend.url}: {self._backend._reason(error)}"
                 ) from error
-            self._position = self._delivered = id_of(newest[0]) if newest else START
-            self._written = sort_key(self._position)
+            # The pump starts after every entry the stream has had (none if it is new).
+            if isinstance(stream, ReplyError):
+                self._cursor = Cursor(START, 0, BATCH)
+            else:
+                info = _pairs(stream)
+                last = info[b"last-generated-id"].decode()
+                self._cursor = Cursor(last, info.get(b"entries-added"), BATCH)
+            self._delivered = self._cursor.id
+            self._written = sort_key(self._delivered)
             async with anyio.create_task_group() as tasks:
                 self._commands, self._tasks = commands, tasks
                 tasks.start_soon(self._pump, reader)
@@ -331,11 +394,12 @@ class RedisLink:
     async def aclose(self) -> None:
         """Stop every reader of this channel; publishers waiting on delivery get 0.
 
-        Group members acknowledge what their subscribers received first.
+        Group members first send the acknowledgements of what their consumers have
+        processed (not of the messages in hand: those are delivered again).
         """
         with anyio.move_on_after(2):
             for member in list(self._members):
-                await member.acknowledge()
+                await member.acknowledge_processed()
         if self._tasks is not None:
             self._tasks.cancel_scope.cancel()
         self._settle_all()
@@ -507,31 +571,25 @@ class RedisLink:
         deliver = self._port.deliver
         decode = self._backend._decode
         channel = self._port.name
+        cursor = self._cursor
         retry = Retry(f"reader of channel {channel!r}")
-        # Whether the next read must check for a gap. A blocking read that returns less than
-        # a batch proves there was none (see _read_new), so a reader keeping up with the
-        # stream makes one blocking read per batch; after a full batch, a reconnection or a
-        # slow delivery, it reads checked until it has caught up again.
-        checked = False
+        reconnected = False  # then the stream may have changed in any way: examine it
         while True:
             try:
-                if checked:
-                    entries = await self._read_checked(reader, self._position)
-                    checked = len(entries) >= self._batch
+                if reconnected:
+                    entries = await self._read_examined(reader, cursor)
                 else:
-                    entries = await self._read_new(reader, self._position)
-                    if len(entries) >= self._batch:
-                        checked = True  # maybe more than was kept: read it again, checked
-                        continue
+                    entries = await self._read(reader, cursor, block=True)
             except retry.errors as error:
-                await retry.wait(error)
-                checked = True
+                await self._recover(error, retry, cursor)
+                reconnected = True
                 continue
             retry.reset()
+            reconnected = False
             if not entries and self._joining:
                 self._join(None)  # nothing newer is left: what they waited for is gone
             for raw_id, fields in entries:
-                entry_id = self._position = raw_id.decode()
+                entry_id = cursor.id = raw_id.decode()
                 message = decode(channel, entry_id, fields or [])
                 outcome: Outcome
                 if isinstance(message, MessageDecodeError):
@@ -554,6 +612,95 @@ class RedisLink:
             if self._waiters:
                 self._settle_passed()
 
+    async def _recover(self, error: Exception, retry: Retry, cursor: Cursor) -> None:
+        """After a read failed: ask for fewer entries, skip one too large, or wait and retry."""
+        if isinstance(error, ReplyTooLarge):
+            if cursor.ask_for_fewer():
+                return
+            try:
+                await self._skip_too_large(cursor)
+                return
+            except retry.errors as failure:
+                error = failure
+        await retry.wait(error)
+
+    async def _read(self, client: RedisClient, cursor: Cursor, *, block: bool) -> list[Entry]:
+        """The next entries after the cursor; a gap (entries after it gone) is reported.
+
+        Redis silently resumes at the oldest entry it still has, so the same round trip
+        asks, right after the read, whether the cursor entry is still there: trimming
+        removes the oldest entries first, so if it survived, nothing after it was trimmed.
+        Only when it is gone does the reader look closer (:meth:`_read_examined`). A
+        blocking read waits up to a second for new entries.
+        """
+        key, after = self._key, cursor.id
+        waiting = ("BLOCK", BLOCK_MS) if block else ()
+        found, kept = await client.request(
+            pack("XREAD", "COUNT", cursor.count, *waiting, "STREAMS", key, after)
+            + pack("XRANGE", key, after, after),
+            2,
+        )
+        if isinstance(found, ReplyError):
+            raise found
+        if not kept:
+            return await self._read_examined(client, cursor)
+        entries = entries_of(found)
+        cursor.advance(len(entries))
+        return entries
+
+    async def _read_examined(self, client: RedisClient, cursor: Cursor) -> list[Entry]:
+        """The next entries after the cursor, reporting what was lost, if anything.
+
+        For when the cursor entry was found gone, or the server may have restarted. The
+        stream's state and the read come from one transaction, so they agree.
+        """
+        key, after = self._key, cursor.id
+        written = self._written  # entries stored before the transaction, at the latest
+        *_, replies = await client.pipeline(
+            [
+                ("MULTI",),
+                ("XINFO", "STREAM", key),
+                ("XRANGE", key, after, after),
+                ("XREAD", "COUNT", cursor.count, "STREAMS", key, after),
+                ("EXEC",),
+            ]
+        )
+        if isinstance(replies, ReplyError):
+            raise replies
+        stream, kept, found = replies
+        if isinstance(found, ReplyError):
+            raise found
+        entries = entries_of(found)
+        resumed = id_of(entries[0]) if entries else None
+        info = None if isinstance(stream, ReplyError) else _pairs(stream)
+        gap = _examine(cursor, info, bool(kept), written)
+        if gap is not None and info is not None and self._written == written:
+            # What this process wrote is gone, and said: the next check starts from here.
+            self._written = min(written, sort_key(info[b"last-generated-id"].decode()))
+        cursor.advance(len(entries))
+        if gap is not None and cursor.reported != after:
+            cursor.reported = after  # report it once, however often it is read from
+            lost, reason = gap
+            error = ChannelGapError(self._port.name, after, resumed, lost=lost, reason=reason)
+            self._backend._report(self._port, error)
+        return entries
+
+    async def _skip_too_large(self, cursor: Cursor) -> None:
+        """Pass over the entry after the cursor, too large to read: it is reported, unread.
+
+        Redis measures it (a read-only script), so its bytes never travel.
+        """
+        commands = self._connected("read")
+        reply = await commands.execute("EVAL", _MEASURE_NEXT, 1, self._key, f"({cursor.id}")
+        if reply is None:  # nothing after the cursor now
+            return
+        entry_id, size = reply[0].decode(), reply[1]
+        cursor.id = entry_id
+        cursor.advance(1)
+        limit = self._backend._reply_limit
+        reason = f"{size} bytes, more than a reply may have ({limit}): skipped unread"
+        self._backend._report(self._port, MessageDecodeError(self._port.name, entry_id, reason))
+
     def _join(self, entry_id: str | None) -> None:
         """Admit the joining subscribers the pump has now passed (all, if *entry_id* is None)."""
         passed = None if entry_id is None else sort_key(entry_id)
@@ -564,45 +711,6 @@ class RedisLink:
             else:
                 joining.append((start, subscriber))
         self._joining = joining
-
-    async def _read_new(self, reader: RedisClient, after: str) -> list[Entry]:
-        """The next entries after *after*, waiting up to a second for some.
-
-        Unchecked, but a reply shorter than a batch proves that nothing was trimmed after
-        *after*: trimming keeps at least ``maxlen`` (>= a batch) entries, all of which Redis
-        would have offered.
-        """
-        return entries_of(
-            await reader.execute(
-                "XREAD", "COUNT", self._batch, "BLOCK", BLOCK_MS, "STREAMS", self._key, after
-            )
-        )
-
-    async def _read_checked(self, client: RedisClient, after: str) -> list[Entry]:
-        """The next entries after *after*, reporting a gap if entries after it are gone.
-
-        Redis silently resumes at the oldest entry it still has, so the reader checks, in
-        the same transaction, that its cursor entry is still there (trimming removes the
-        oldest entries first: if the cursor survived, nothing after it was trimmed).
-        """
-        key = self._key
-        *_, (cursor_entry, oldest, found) = await client.pipeline(
-            [
-                ("MULTI",),
-                ("XRANGE", key, after, after),
-                ("XRANGE", key, "-", "+", "COUNT", 1),
-                ("XREAD", "COUNT", self._batch, "STREAMS", key, after),
-                ("EXEC",),
-            ]
-        )
-        entries = entries_of(found)
-        trimmed = not oldest or sort_key(id_of(oldest[0])) > sort_key(after)
-        if after not in (START, self._gap_after) and not cursor_entry and trimmed:
-            self._gap_after = after  # report it once, however often it is read from
-            resumed = id_of(entries[0]) if entries else None
-            error = ChannelGapError(self._port.name, after, resumed)
-            self._backend._report(self._port, error)
-        return entries
 
     # -- subscribers the backend feeds itself ----------------------------------------------
 
@@ -619,7 +727,7 @@ class RedisLink:
             since = check_since(since)
         tasks = self._running("subscribe to")
         if group is not None:
-            check_group_options(subscriber, group, consumer)
+            check_group_options(group, consumer)
             name = consumer or default_consumer(subscriber)
             member = GroupMember(self, subscriber, group, name)
             await tasks.start(member.serve, "$" if since is None else since)
@@ -645,29 +753,109 @@ class RedisLink:
         client = self._connected("subscribe to")
         wants = topic_filter(subscriber)
         retry = Retry(f"catch-up reader of channel {self._port.name!r}")
-        cursor = since
+        cursor = Cursor(since, None, BATCH)
         while not subscriber.is_closed:
             try:
-                entries = await self._read_checked(client, cursor)
+                entries = await self._read(client, cursor, block=False)
             except retry.errors as error:
-                await retry.wait(error)
+                await self._recover(error, retry, cursor)
                 continue
             retry.reset()
-            position = sort_key(self._position)
+            position = sort_key(self._cursor.id)
             if entries and sort_key(id_of(entries[-1])) <= position:
                 due = entries  # all of them (the common case while catching up)
             else:
                 due = [entry for entry in entries if sort_key(id_of(entry)) <= position]
-            if not due and position <= sort_key(cursor):  # nothing between it and the pump
+            if not due and position <= sort_key(cursor.id):  # nothing between it and the pump
                 self._port.admit(subscriber)
                 return
             for raw_id, fields in due:
-                cursor = raw_id.decode()
-                message = self._backend._decode(self._port.name, cursor, fields or [])
+                entry_id = cursor.id = raw_id.decode()
+                message = self._backend._decode(self._port.name, entry_id, fields or [])
                 if isinstance(message, MessageDecodeError):
                     self._backend._report(self._port, message)
                 elif wants(message.topic):
                     await self._port.deliver_to(subscriber, message)
+
+
+_OLDER: Final = (
+    "the stream is older than what was read: the server restarted from an older snapshot, "
+    "or the stream was deleted and written again"
+)
+
+_OLDER_THAN_WRITTEN: Final = (
+    "messages this process stored are gone: the server restarted from an older snapshot"
+)
+
+#: Measures the entry after ``ARGV[1]`` in stream ``KEYS[1]`` without sending it: its ID
+#: and its size in bytes, or nil if there is none.
+_MEASURE_NEXT: Final = """
+local entry = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', 1)[1]
+if not entry then return false end
+local size = 0
+for _, value in ipairs(entry[2]) do size = size + #value end
+return {entry[1], size}
+"""
+
+
+def _examine(
+    cursor: Cursor, stream: dict[bytes, Any] | None, kept: bool, written: tuple[int, int]
+) -> tuple[int | None, str] | None:
+    """Whether entries after the cursor were lost: how many (if Redis can tell), and how.
+
+    *stream* is what ``XINFO STREAM`` says (``None``: the stream does not exist), *kept*
+    whether the cursor entry is still there, and *written* the sort key of the newest entry
+    this process stored. Moves the cursor where the stream has gone back, and sets how many
+    entries the stream had received up to it, where Redis tells (from version 7).
+    """
+    after = cursor.id
+    if kept:  # nothing after it was trimmed; only this process's own entries may be gone
+        if stream is not None and sort_key(stream[b"last-generated-id"].decode()) < written:
+            return None, _OLDER_THAN_WRITTEN
+        return None
+    if stream is None:
+        cursor.id, cursor.added = START, 0
+        return None if after == START else (None, "the stream was deleted")
+    added: int | None = stream.get(b"entries-added")
+    last = stream[b"last-generated-id"].decode()
+    if sort_key(last) < sort_key(after):
+        cursor.id, cursor.added = last, added
+        return None, _OLDER
+    if added is not None and cursor.added is not None and added < cursor.added:
+        cursor.added = None  # where it is in the stream's count is lost with the count
+        return None, _OLDER
+    if sort_key(last) < written:
+        return None, _OLDER_THAN_WRITTEN
+    first, length = stream[b"first-entry"], stream[b"length"]
+    if first is None or sort_key(id_of(first)) > sort_key(after):  # trimmed past the cursor
+        lost = None
+        if added is not None and cursor.added is not None:
+            lost = added - length - cursor.added  # every deletion was after it
+        if added is not None:
+            cursor.added = added - length  # up to the first entry still there
+        if lost is not None and lost < 0:  # fewer deletions than entries it has read
+            return None, "the stream was deleted and written again"
+        if lost == 0 or (lost is None and after == START):
+            return None
+        return lost, "trimmed (by a MAXLEN or XTRIM) before this process read them"
+    # Older entries are kept, but the cursor entry is gone.
+    deleted = stream.get(b"max-deleted-entry-id")
+    if deleted is None:  # Redis 6 cannot tell one from the other
+        return None, (
+            "the message read last is gone while older ones are kept: deleted (XDEL), or "
+            "the server restarted from an older snapshot"
+        )
+    if sort_key(deleted.decode()) > sort_key(after):
+        return None, "deleted (XDEL) before this process read them"
+    if sort_key(deleted.decode()) == sort_key(after):
+        return None  # only the message read last was deleted
+    return None, _OLDER
+
+
+def _pairs(flat: list[Any]) -> dict[bytes, Any]:
+    """A flat ``[name, value, ...]`` reply as a dict."""
+    pairs = iter(flat)
+    return dict(zip(pairs, pairs, strict=False))
 
 
 def _fields(flat: list[bytes]) -> dict[bytes, bytes]:
@@ -695,13 +883,6 @@ def _entry_id(channel: str, reply: Any) -> str:
         raise ChannelError(f"cannot publish to channel {channel!r}: Redis answered {reply}")
     entry_id: str = reply.decode()
     return entry_id
-
-
-def _reason(error: BaseException) -> str:
-    """Why connecting failed, in words (a timeout's own message is empty)."""
-    if isinstance(error, TimeoutError):
-        return f"no answer within {CONNECT_TIMEOUT:g} s"
-    return str(error) or type(error).__name__
 
 
 def _refusal(codec_name: str) -> str:

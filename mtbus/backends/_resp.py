@@ -15,7 +15,7 @@ import anyio
 if TYPE_CHECKING:
     import asyncio
     from collections import deque
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Sequence
 
 
 try:
@@ -201,24 +201,53 @@ def new_parser() -> hiredis.Reader:
     return hiredis.Reader(replyError=ReplyError)
 
 
-def complete_replies(parser: hiredis.Reader, replies: deque[_Reply]) -> Iterator[_Reply]:
-    """Give each reply in *parser* to its request; yield the requests now complete.
+class ReplyTooLarge(ConnectionError):
+    """A reply grew past its connection's limit; the connection was dropped, the rest unread.
 
-    :raises ConnectionError: if the server sent what is not RESP, or a reply too many
+    What Redis sends is bounded this way whoever wrote it: a stream entry of 500 MB, say,
+    is never held in memory. Readers ask for fewer entries, or skip the one entry too large.
     """
+
+
+def complete_replies(
+    parser: hiredis.Reader, replies: deque[_Reply], data: bytes, received: int, limit: int
+) -> tuple[list[_Reply], int]:
+    """Feed *data* to *parser* and give each reply it completes to its request.
+
+    *received* counts the bytes of the reply in progress before *data*.
+
+    :return: the requests now complete, and the bytes of the reply still in progress
+    :raises ConnectionError: if the server sent what is not RESP, or a reply too many
+    :raises ReplyTooLarge: if the reply in progress has grown past *limit* bytes
+    """
+    parser.feed(data)
+    complete = []
+    replied = False
     try:
         while (value := parser.gets()) is not False:
             if not replies:
                 raise ConnectionError(f"Redis sent a reply nobody asked for: {value!r:.80}")
+            replied = True
             owner = replies[0]
             owner.values.append(value)
             if len(owner.values) == owner.expected:
-                yield replies.popleft()
+                complete.append(replies.popleft())
     except hiredis.ProtocolError as error:
         raise ConnectionError(f"Redis sent something that is not RESP: {error}") from None
+    received = parser.len() if replied else received + len(data)
+    if received > limit:
+        raise ReplyTooLarge(f"a reply from Redis grew past {limit} bytes; it was not read")
+    return complete, received
 
 
 def lost(error: BaseException | None) -> ConnectionError:
     """The error every request on a connection that failed with *error* gets."""
+    if isinstance(error, ReplyTooLarge):
+        return error
     reason = (str(error) or type(error).__name__) if error is not None else "closed by the server"
     return ConnectionError(f"connection to Redis lost: {reason}")
+
+
+def again(error: ConnectionError) -> ConnectionError:
+    """A copy of a connection's failure to raise at one of its requests (of the same kind)."""
+    return type(error)(str(error))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import anyio
 
 from .._topics import TopicMatcher
+from ._resp import ReplyError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,6 +26,7 @@ RETRY_FIRST: Final = 0.05  # seconds before the first reconnection attempt
 RETRY_MAX: Final = 5.0  # the longest wait between attempts
 BATCH: Final = 1000  # entries per read: a backlog drains in few round trips
 TOPICS_REMEMBERED: Final = 4096  # topics a reader's filter keeps its answer for
+ID_PART_MAX: Final = 2**64 - 1  # the largest milliseconds or sequence of an entry ID
 
 #: One stream entry as Redis sends it: its ID and its flat ``[field, value, ...]`` list
 #: (``None`` for an entry that was claimed but trimmed meanwhile).
@@ -49,6 +51,8 @@ def entries_of(reply: Any) -> list[Entry]:
 
 def check_since(since: str) -> str:
     """A ``since=`` argument as a concrete entry ID, ``"$"`` kept as is."""
+    if not isinstance(since, str):
+        raise TypeError(f"since must be a str or None, not {type(since).__name__}: {since!r}")
     if since == "$":
         return since
     if not MESSAGE_ID.fullmatch(since):
@@ -56,14 +60,54 @@ def check_since(since: str) -> str:
             f"invalid since {since!r}: expected a message ID like '1700000000000-0', "
             f"'0' (the oldest kept) or '$' (only new messages)"
         )
+    if any(int(part) > ID_PART_MAX for part in since.split("-")):
+        raise ValueError(
+            f"invalid since {since!r}: both parts of a message ID are at most {ID_PART_MAX}"
+        )
     return since if "-" in since else f"{since}-0"
+
+
+class Cursor:
+    """Where one reader of a stream is, and how many entries it asks for at once.
+
+    :ivar id: the last entry it read (or the position it starts after)
+    :ivar added: how many entries the stream had received up to :attr:`id` (Redis 7 and
+        later count them: ``entries-added``), or ``None`` if unknown; with it, a gap's
+        size is exact
+    :ivar count: entries per read; fewer after a reply too large to take, growing back
+    :ivar reported: the position of the last gap reported, so a gap is reported once
+    """
+
+    __slots__ = ("added", "count", "id", "most", "reported")
+
+    def __init__(self, id: str, added: int | None, count: int) -> None:
+        self.id = id
+        self.added = added
+        self.count = self.most = count
+        self.reported: str | None = None
+
+    def advance(self, read: int) -> None:
+        """Count *read* entries read in a row after :attr:`id` (which the reader moves)."""
+        if self.added is not None:
+            self.added += read
+        if self.count < self.most:
+            self.count = min(self.most, self.count * 2)
+
+    def ask_for_fewer(self) -> bool:
+        """Read fewer entries at once, the last reply having been too large; False at one."""
+        if self.count == 1:
+            return False
+        self.most = max(1, self.count // 2)
+        self.count = max(1, self.count // 8)
+        return True
 
 
 class Retry:
     """Jittered exponential back-off for a reader whose connection dropped."""
 
-    #: The errors that mean "the connection dropped": worth a retry.
-    errors = (OSError,)
+    #: The errors worth a retry: the connection dropped (or a reply was too large), or
+    #: Redis refused a command (reported too: an operator may fix it, a failover end it).
+    errors = (OSError, ReplyError)
 
     def __init__(self, reader: str) -> None:
         self._reader = reader
@@ -76,7 +120,7 @@ class Retry:
         self._delay = min(RETRY_MAX, self._delay * 2 or RETRY_FIRST)
         delay = self._delay * random.uniform(0.5, 1.0)
         _logger.warning(
-            "%s lost its connection (%s); retrying in %.2f s", self._reader, error, delay
+            "%s failed (%s); retrying in %.2f s", self._reader, error or type(error), delay
         )
         await anyio.sleep(delay)
 
