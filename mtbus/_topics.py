@@ -14,10 +14,12 @@ from typing import Generic, TypeVar
 
 V = TypeVar("V")
 
-_SEGMENT = r"[^\s*#.]+"
+_CONTROL = "\x00-\x1f\x7f-\x9f"  # control characters (C0, DEL, C1): never in a name
+_SEGMENT = rf"[^\s*#.{_CONTROL}]+"
 _NAME = re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT})*")
 _PATTERN = re.compile(rf"(?:{_SEGMENT}|\*|#)(?:\.(?:{_SEGMENT}|\*|#))*")
 _WHITESPACE = re.compile(r"\s")
+_CONTROL_CHARACTER = re.compile(f"[{_CONTROL}]")
 #: Patterns that match every name: AMQP's "#", and the bare "*" (mtaio's catch-all).
 _CATCH_ALL = ("*", "#")
 
@@ -27,7 +29,8 @@ def validate_name(name: object, kind: str = "event name") -> str:
 
     :param kind: how the error message calls the value (``"event name"``, ``"topic"``)
     :raises TypeError: if *name* is not a ``str``
-    :raises ValueError: if *name* is empty, has an empty segment, whitespace, ``*`` or ``#``
+    :raises ValueError: if *name* is empty, has an empty segment, whitespace, a control
+        character, ``*`` or ``#``
     """
     if not isinstance(name, str):
         raise TypeError(f"{kind} must be a str, not {type(name).__name__}: {name!r}")
@@ -69,6 +72,8 @@ def _syntax_error(text: str) -> str:
         return "empty segment"
     if _WHITESPACE.search(text):
         return "contains whitespace"
+    if _CONTROL_CHARACTER.search(text):
+        return "contains a control character"
     return "invalid"
 
 

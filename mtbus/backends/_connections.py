@@ -157,6 +157,7 @@ class StreamConnection(RedisConnection):
         """Close the connection and fail every request still waiting on it."""
         if self._failure is None:
             self._failure = lost(error)
+            self._parser = new_parser()  # what it buffered goes now (a reply too large, say)
         for reply in self._replies:
             reply.error = self._failure
             if reply.woken is not None:
@@ -280,6 +281,7 @@ class AsyncioConnection(RedisConnection, asyncio.Protocol):
     def _fail(self, error: BaseException | None) -> None:
         if self._failure is None:
             self._failure = lost(error)
+            self._parser = new_parser()  # what it buffered goes now (a reply too large, say)
         for reply in self._replies:
             reply.error = self._failure
             _wake(reply)

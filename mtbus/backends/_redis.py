@@ -134,9 +134,7 @@ class RedisBackend:
         connect_timeout: float = 10.0,
     ) -> None:
         require_hiredis()
-        if not isinstance(url, str):
-            raise TypeError(f"url must be a str, not {type(url).__name__}: {url!r}")
-        self._address = RedisAddress(url)
+        self._address = RedisAddress(url)  # not a str: a TypeError that shows no bytes
         self._maxlen = check_count(maxlen, "maxlen", minimum=1, maximum=STREAM_LENGTH_MAX)
         self._codec = JsonCodec() if codec is None else _check_codec(codec)
         self._accepted = {**safe_codecs(), self._codec.name: self._codec}
@@ -225,6 +223,16 @@ class RedisBackend:
             return f"unknown host {self._address.host!r} ({error.strerror})"
         if isinstance(error, ReplyError) and str(error).startswith(("WRONGPASS", "NOAUTH")):
             return f"authentication failed: {error}"
+        if isinstance(error, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(error, FileNotFoundError) and self._address.path is not None:
+            return f"no socket at {self._address.path!r}"
+        # anyio's connect_tcp (on trio, or with TLS) says only "All connection attempts
+        # failed": why they failed is its cause (one error, or a group of them).
+        cause = error.__cause__
+        if isinstance(error, OSError) and isinstance(cause, OSError | BaseExceptionGroup):
+            causes = cause.exceptions if isinstance(cause, BaseExceptionGroup) else (cause,)
+            return "; ".join(dict.fromkeys(self._reason(each) for each in causes))
         return str(error) or type(error).__name__
 
     def _append(
@@ -344,8 +352,9 @@ class RedisLink:
         # The pump's place in the stream: the last entry whose local delivery has started.
         self._cursor = Cursor(START, None, BATCH)
         self._delivered = START  # the last entry whose local delivery has finished
-        # The sort key of the newest entry this process's publishers heard back about.
-        self._written = sort_key(START)
+        # The sort key of the newest entry this process's publishers heard back about, and
+        # of the entry the pump started after (catch-ups report what lies before it).
+        self._written = self._started = sort_key(START)
         self._members: set[GroupMember] = set()  # consumer-group readers running now
         # Publishers that sent XADD and have not heard back, those waiting for the pump to
         # deliver their entry, and what the pump delivered before its publisher heard back.
@@ -364,7 +373,15 @@ class RedisLink:
         try:
             try:
                 with anyio.fail_after(self._backend._connect_timeout):
-                    [stream] = await commands.pipeline([("XINFO", "STREAM", self._key)])
+                    stream = await commands.execute("EVAL", _STREAM_FACTS, 1, self._key)
+                    if stream is None:  # no stream: a new one, unless the key holds another type
+                        kind = (await commands.execute("TYPE", self._key)).decode()
+                        if kind not in {"none", "stream"}:
+                            raise ChannelError(
+                                f"cannot connect channel {self._port.name!r} to Redis at "
+                                f"{self._backend.url}: key {self._key!r} holds a {kind}, "
+                                f"not a stream"
+                            )
                     await reader.connection()
             except (OSError, ReplyError) as error:
                 raise ChannelError(
@@ -372,14 +389,14 @@ class RedisLink:
                     f"{self._backend.url}: {self._backend._reason(error)}"
                 ) from error
             # The pump starts after every entry the stream has had (none if it is new).
-            if isinstance(stream, ReplyError):
+            if stream is None:
                 self._cursor = Cursor(START, 0, BATCH)
             else:
                 info = _pairs(stream)
                 last = info[b"last-generated-id"].decode()
                 self._cursor = Cursor(last, info.get(b"entries-added"), BATCH)
             self._delivered = self._cursor.id
-            self._written = sort_key(self._delivered)
+            self._written = self._started = sort_key(self._delivered)
             async with anyio.create_task_group() as tasks:
                 self._commands, self._tasks = commands, tasks
                 tasks.start_soon(self._pump, reader)
@@ -582,7 +599,7 @@ class RedisLink:
                     entries = await self._read(reader, cursor, block=True)
             except retry.errors as error:
                 await self._recover(error, retry, cursor)
-                reconnected = True
+                reconnected = not isinstance(error, ReplyTooLarge)  # that one it dropped
                 continue
             retry.reset()
             reconnected = False
@@ -635,11 +652,11 @@ class RedisLink:
         """
         key, after = self._key, cursor.id
         waiting = ("BLOCK", BLOCK_MS) if block else ()
-        found, kept = await client.request(
-            pack("XREAD", "COUNT", cursor.count, *waiting, "STREAMS", key, after)
-            + pack("XRANGE", key, after, after),
-            2,
-        )
+        read = pack("XREAD", "COUNT", cursor.count, *waiting, "STREAMS", key, after)
+        if cursor.bulky:  # it was there a moment ago, when Redis measured it
+            [found], kept = await client.request(read, 1), True
+        else:
+            found, kept = await client.request(read + pack("XRANGE", key, after, after), 2)
         if isinstance(found, ReplyError):
             raise found
         if not kept:
@@ -656,11 +673,12 @@ class RedisLink:
         """
         key, after = self._key, cursor.id
         written = self._written  # entries stored before the transaction, at the latest
+        check = ("EXISTS", key) if cursor.bulky else ("XRANGE", key, after, after)
         *_, replies = await client.pipeline(
             [
                 ("MULTI",),
-                ("XINFO", "STREAM", key),
-                ("XRANGE", key, after, after),
+                ("EVAL", _STREAM_FACTS, 1, key),
+                check,
                 ("XREAD", "COUNT", cursor.count, "STREAMS", key, after),
                 ("EXEC",),
             ]
@@ -668,11 +686,12 @@ class RedisLink:
         if isinstance(replies, ReplyError):
             raise replies
         stream, kept, found = replies
-        if isinstance(found, ReplyError):
-            raise found
+        for reply in (stream, found):
+            if isinstance(reply, ReplyError):
+                raise reply
         entries = entries_of(found)
         resumed = id_of(entries[0]) if entries else None
-        info = None if isinstance(stream, ReplyError) else _pairs(stream)
+        info = None if stream is None else _pairs(stream)
         gap = _examine(cursor, info, bool(kept), written)
         if gap is not None and info is not None and self._written == written:
             # What this process wrote is gone, and said: the next check starts from here.
@@ -685,6 +704,11 @@ class RedisLink:
             self._backend._report(self._port, error)
         return entries
 
+    def _report_skipped(self, cursor: Cursor, error: MessageDecodeError) -> None:
+        """Report an entry a reader skipped, unless the pump reads (and reports) it too."""
+        if cursor is self._cursor or sort_key(error.id) <= self._started:
+            self._backend._report(self._port, error)
+
     async def _skip_too_large(self, cursor: Cursor) -> None:
         """Pass over the entry after the cursor, too large to read: it is reported, unread.
 
@@ -692,14 +716,15 @@ class RedisLink:
         """
         commands = self._connected("read")
         reply = await commands.execute("EVAL", _MEASURE_NEXT, 1, self._key, f"({cursor.id}")
-        if reply is None:  # nothing after the cursor now
+        limit = self._backend._reply_limit
+        if reply is None or reply[1] <= limit:  # gone meanwhile, or not what was too large
             return
         entry_id, size = reply[0].decode(), reply[1]
         cursor.id = entry_id
         cursor.advance(1)
-        limit = self._backend._reply_limit
+        cursor.bulky = True
         reason = f"{size} bytes, more than a reply may have ({limit}): skipped unread"
-        self._backend._report(self._port, MessageDecodeError(self._port.name, entry_id, reason))
+        self._report_skipped(cursor, MessageDecodeError(self._port.name, entry_id, reason))
 
     def _join(self, entry_id: str | None) -> None:
         """Admit the joining subscribers the pump has now passed (all, if *entry_id* is None)."""
@@ -773,7 +798,7 @@ class RedisLink:
                 entry_id = cursor.id = raw_id.decode()
                 message = self._backend._decode(self._port.name, entry_id, fields or [])
                 if isinstance(message, MessageDecodeError):
-                    self._backend._report(self._port, message)
+                    self._report_skipped(cursor, message)
                 elif wants(message.topic):
                     await self._port.deliver_to(subscriber, message)
 
@@ -786,6 +811,19 @@ _OLDER: Final = (
 _OLDER_THAN_WRITTEN: Final = (
     "messages this process stored are gone: the server restarted from an older snapshot"
 )
+
+#: What ``XINFO STREAM`` says about stream ``KEYS[1]``, its first and last entries by ID
+#: alone (their contents may be too large to send), or nil if there is no such stream.
+_STREAM_FACTS: Final = """
+local info = redis.pcall('XINFO', 'STREAM', KEYS[1])
+if info.err then return false end
+for i = 1, #info, 2 do
+  if (info[i] == 'first-entry' or info[i] == 'last-entry') and info[i + 1] then
+    info[i + 1] = info[i + 1][1]
+  end
+end
+return info
+"""
 
 #: Measures the entry after ``ARGV[1]`` in stream ``KEYS[1]`` without sending it: its ID
 #: and its size in bytes, or nil if there is none.
@@ -827,7 +865,7 @@ def _examine(
     if sort_key(last) < written:
         return None, _OLDER_THAN_WRITTEN
     first, length = stream[b"first-entry"], stream[b"length"]
-    if first is None or sort_key(id_of(first)) > sort_key(after):  # trimmed past the cursor
+    if first is None or sort_key(first.decode()) > sort_key(after):  # trimmed past the cursor
         lost = None
         if added is not None and cursor.added is not None:
             lost = added - length - cursor.added  # every deletion was after it
@@ -880,7 +918,7 @@ def _entry_id(channel: str, reply: Any) -> str:
     if isinstance(reply, ChannelError):
         raise reply
     if isinstance(reply, ReplyError):
-        raise ChannelError(f"cannot publish to channel {channel!r}: Redis answered {reply}")
+        raise ChannelError(f"cannot publish to channel {channel!r}: Redis refused it: {reply}")
     entry_id: str = reply.decode()
     return entry_id
 

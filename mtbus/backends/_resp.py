@@ -243,7 +243,7 @@ def complete_replies(
 def lost(error: BaseException | None) -> ConnectionError:
     """The error every request on a connection that failed with *error* gets."""
     if isinstance(error, ReplyTooLarge):
-        return error
+        return ReplyTooLarge(str(error))  # without its traceback, which holds the parser
     reason = (str(error) or type(error).__name__) if error is not None else "closed by the server"
     return ConnectionError(f"connection to Redis lost: {reason}")
 

@@ -76,20 +76,25 @@ class Cursor:
         size is exact
     :ivar count: entries per read; fewer after a reply too large to take, growing back
     :ivar reported: the position of the last gap reported, so a gap is reported once
+    :ivar bulky: whether the entry at :attr:`id` is too large to fetch (it was skipped
+        unread), so a read cannot check it is still there by fetching it
     """
 
-    __slots__ = ("added", "count", "id", "most", "reported")
+    __slots__ = ("added", "bulky", "count", "id", "most", "reported")
 
     def __init__(self, id: str, added: int | None, count: int) -> None:
         self.id = id
         self.added = added
         self.count = self.most = count
         self.reported: str | None = None
+        self.bulky = False
 
     def advance(self, read: int) -> None:
         """Count *read* entries read in a row after :attr:`id` (which the reader moves)."""
-        if self.added is not None:
-            self.added += read
+        if read:
+            if self.added is not None:
+                self.added += read
+            self.bulky = False
         if self.count < self.most:
             self.count = min(self.most, self.count * 2)
 
