@@ -17,6 +17,7 @@ from ._message import NO_METADATA, Message
 from ._subscriber import OVERFLOW_POLICIES, REFUSED, Overflow, Subscriber
 from ._topics import TopicMatcher, validate_name, validate_pattern
 from .backends import MemoryBackend
+from .backends._resp import redact
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -129,7 +130,7 @@ class Channel(Generic[T]):
         self._matcher: TopicMatcher[Subscriber[T]] = TopicMatcher()
         # topic (None: broadcast) -> the subscribers it reaches, in subscription order
         self._routes: dict[str | None, tuple[Subscriber[T], ...]] = {}
-        self._link = (MemoryBackend() if backend is None else backend).connect(_Port(self))
+        self._link = _check_backend(backend).connect(_Port(self))
         self._send = self._link.send
 
     def __repr__(self) -> str:
@@ -545,6 +546,24 @@ def _check_overflow(value: object) -> Overflow:
         choices = ", ".join(repr(policy) for policy in sorted(OVERFLOW_POLICIES))
         raise ValueError(f"invalid overflow policy {value!r}: expected one of {choices}")
     return cast("Overflow", value)
+
+
+def _check_backend(value: object) -> Backend:
+    if value is None:
+        return MemoryBackend()
+    if isinstance(value, type) or not callable(getattr(value, "connect", None)):
+        if isinstance(value, type):
+            shown = f"the class {value.__name__} itself"
+        elif isinstance(value, str):
+            shown = f"str {redact(value)!r}"  # a URL, most likely: never show its password
+        elif isinstance(value, bytes | bytearray):
+            shown = type(value).__name__  # it may hold a password, and cannot be redacted
+        else:
+            shown = f"{type(value).__name__} {value!r}"
+        raise TypeError(
+            f"backend must be a Backend such as RedisBackend(url) or MemoryBackend(), not {shown}"
+        )
+    return cast("Backend", value)
 
 
 class _Port:

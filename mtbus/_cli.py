@@ -13,6 +13,7 @@ import anyio
 from ._demo import run_demo
 from ._exceptions import MtbusError
 from ._remote import listen, publish
+from .backends import RedisBackend
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -73,15 +74,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             anyio.run(run_demo, backend=args.backend)
         elif args.command == "listen":
             watch = functools.partial(
-                listen, args.redis, args.channel, args.patterns, since=args.since, count=args.count
+                listen,
+                RedisBackend(args.redis),
+                args.channel,
+                args.patterns,
+                since=args.since,
+                count=args.count,
+                out=sys.stdout,
+                err=sys.stderr,
             )
-            anyio.run(functools.partial(watch, out=sys.stdout), backend=args.backend)
+            anyio.run(watch, backend=args.backend)
         else:
             send = functools.partial(
-                publish, args.redis, args.channel, args.topic, args.data, metadata=args.metadata
+                publish,
+                RedisBackend(args.redis),
+                args.channel,
+                args.topic,
+                args.data,
+                metadata=args.metadata,
             )
-            anyio.run(send, backend=args.backend)
-    except (MtbusError, ValueError, TypeError) as error:
+            print(anyio.run(send, backend=args.backend), flush=True)
+    # One line each, for the user: a Redis URL in them never shows its password, and a
+    # ModuleNotFoundError is a missing extra (hiredis) that says how to install it.
+    except (MtbusError, ValueError, TypeError, ModuleNotFoundError) as error:
         print(f"mtbus {args.command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

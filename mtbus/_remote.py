@@ -6,29 +6,39 @@ import json
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ._channel import Channel
-from .backends import RedisBackend
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ._message import Message
+    from .backends import RedisBackend
 
 
 async def listen(
-    url: str,
+    backend: RedisBackend,
     channel: str,
     patterns: Sequence[str],
     *,
     since: str | None,
     count: int | None,
     out: TextIO,
+    err: TextIO,
 ) -> None:
-    """Print the channel's messages matching *patterns*, one line each, as they arrive.
+    """Print the channel's messages matching *patterns* to *out*, one line each, as they arrive.
 
-    Stops after *count* messages (``None``: never, until interrupted).
+    Once subscribed, and before the first message, says on *err* what it listens to (one
+    line, the URL without its password). Stops after *count* messages (``None``: never,
+    until interrupted).
     """
-    async with Channel[Any](channel, backend=RedisBackend(url)) as source:
+    async with Channel[Any](channel, backend=backend) as source:
         subscriber = await source.subscribe(list(patterns) or None, since=since)
+        topics = ", ".join(repr(pattern) for pattern in patterns) or "every topic"
+        after = "" if since is None else f", since {since!r}"
+        print(
+            f"mtbus listen: listening to {topics} of channel {channel!r} at {backend.url}{after}",
+            file=err,
+            flush=True,
+        )
         received = 0
         while count is None or received < count:
             message = await subscriber.receive()
@@ -36,11 +46,15 @@ async def listen(
             received += 1
 
 
-async def publish(url: str, channel: str, topic: str, data: str, *, metadata: str | None) -> int:
-    """Publish *data* (JSON if it parses as JSON, else the text itself) to *topic*."""
+async def publish(
+    backend: RedisBackend, channel: str, topic: str, data: str, *, metadata: str | None
+) -> str:
+    """Publish *data* (JSON if it parses as JSON, else the text itself) to *topic*.
+
+    :return: the new message's ID
+    """
     extra = None if metadata is None else parse_metadata(metadata)
-    async with Channel[Any](channel, backend=RedisBackend(url)) as target:
-        return await target.publish(parse_data(data), topic, extra)
+    return await backend.append(channel, parse_data(data), topic, extra)
 
 
 def parse_metadata(text: str) -> dict[str, Any]:
@@ -63,9 +77,30 @@ def parse_data(text: str) -> Any:
 
 
 def describe(message: Message[Any]) -> str:
-    """One line for a message: ``<id> <topic> <data as JSON>[ <metadata as JSON>]``."""
-    topic = "(broadcast)" if message.topic is None else message.topic
-    line = f"{message.id} {topic} {json.dumps(message.data, default=repr)}"
+    """One line for a message: ``<id> <topic> <data as JSON>[ <metadata as JSON>]``.
+
+    Nothing in it comes out raw that could break the line or drive the terminal: a topic
+    or ID that is not plain printable text is shown as a JSON string, and the JSON is
+    ASCII with every control character escaped.
+    """
+    topic = "(broadcast)" if message.topic is None else _word(message.topic)
+    line = f"{_word(str(message.id))} {topic} {_json(message.data)}"
     if message.metadata:
-        line += f" {json.dumps(dict(message.metadata), default=repr)}"
+        line += f" {_json(dict(message.metadata))}"
     return line
+
+
+def _word(text: str) -> str:
+    """*text* itself if it is printable and has no spaces, else as a JSON string."""
+    if text and text.isprintable() and " " not in text:
+        return text
+    return _json(text)
+
+
+def _json(value: Any) -> str:
+    """*value* as one line of ASCII JSON; what JSON cannot hold shown by its ``repr``."""
+    try:
+        text = json.dumps(value, default=repr)
+    except (TypeError, ValueError):  # keys JSON has no form for: bytes, from MessagePack
+        text = json.dumps(repr(value))
+    return text.replace("\x7f", "\\u007f")  # the one control character JSON leaves raw

@@ -18,6 +18,7 @@ from ._base import send_each as send_each
 from ._codecs import Codec as Codec
 from ._codecs import JsonCodec as JsonCodec
 from ._codecs import MsgpackCodec as MsgpackCodec
+from ._codecs import UnsafeCodecWarning as UnsafeCodecWarning
 from ._codecs import UnsafePickleCodec as UnsafePickleCodec
 from ._memory import MemoryBackend as MemoryBackend
 from ._redis import RedisBackend as RedisBackend
@@ -33,6 +34,7 @@ __all__ = (
     "MsgpackCodec",
     "Record",
     "RedisBackend",
+    "UnsafeCodecWarning",
     "UnsafePickleCodec",
     "send_each",
 )

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from contextlib import suppress
 from typing import Any, Protocol
+
+
+class UnsafeCodecWarning(UserWarning):
+    """A codec was made whose decoding runs code chosen by whoever wrote the bytes.
+
+    :class:`UnsafePickleCodec` warns with it each time one is made. Silence it alone once
+    the choice is deliberate: ``warnings.filterwarnings("ignore",
+    category=UnsafeCodecWarning)`` (pytest: ``ignore::mtbus.backends.UnsafeCodecWarning``).
+    """
 
 
 class Codec(Protocol):
@@ -58,7 +68,11 @@ class JsonCodec:
 
 
 class MsgpackCodec:
-    """MessagePack: compact, binary, carries ``bytes``; needs ``pip install 'mtbus[msgpack]'``."""
+    """MessagePack: compact, binary, carries ``bytes``; needs ``pip install 'mtbus[msgpack]'``.
+
+    Only what every receiver can decode is sent: map keys must be ``str`` or ``bytes``
+    (MessagePack's decoder refuses others), anything else is refused at publish time.
+    """
 
     name = "msgpack"
     safe = True
@@ -78,13 +92,44 @@ class MsgpackCodec:
         return "MsgpackCodec()"
 
     def encode(self, value: Any, /) -> bytes:
-        """The MessagePack bytes of *value*."""
+        """The MessagePack bytes of *value*.
+
+        :raises TypeError: if receivers could not decode them (a map key that is not a
+            ``str`` or ``bytes``, named with where it is), or *value* holds what
+            MessagePack cannot carry
+        """
         packed: bytes = self._packb(value)
+        # Decoding it again as receivers will is the exact test, and in C it costs less than
+        # walking the value in Python; only a failure walks it, to name the key. raw=True
+        # skips decoding the strings (packb wrote valid UTF-8), so it refuses the same keys
+        # in about half the time.
+        try:
+            self._unpackb(packed, raw=True)
+        except (ValueError, TypeError) as error:
+            raise TypeError(_undecodable(value, error)) from error
         return packed
 
     def decode(self, data: bytes, /) -> Any:
         """The value of the MessagePack bytes *data*."""
         return self._unpackb(data)
+
+
+def _undecodable(value: Any, error: Exception) -> str:
+    """Why MessagePack receivers could not decode *value*: a bad map key, and where it is."""
+    pending: list[tuple[Any, str]] = [(value, "value")]
+    while pending:
+        item, where = pending.pop()
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if not isinstance(key, str | bytes):
+                    return (
+                        f"invalid map key {key!r} ({type(key).__name__}) in {where}: "
+                        f"MessagePack receivers accept only str and bytes keys"
+                    )
+                pending.append((inner, f"{where}[{key!r}]"))
+        elif isinstance(item, list | tuple):
+            pending.extend((inner, f"{where}[{index}]") for index, inner in enumerate(item))
+    return f"{value!r:.80} would not decode: {error}"
 
 
 class UnsafePickleCodec:
@@ -93,11 +138,20 @@ class UnsafePickleCodec:
     Unpickling runs code chosen by whoever wrote the bytes, so anybody able to write to
     the Redis stream could run code in every subscriber. Receivers refuse pickled messages
     unless this codec is their own; use it only on a Redis that only trusted programs
-    can write to.
+    can write to. Making one warns (:class:`UnsafeCodecWarning`) each time.
     """
 
     name = "pickle"
     safe = False
+
+    def __init__(self) -> None:
+        warnings.warn(
+            "UnsafePickleCodec: unpickling runs code chosen by whoever can write to the Redis "
+            "stream, so anybody who can XADD to it can run code in every process that decodes "
+            "with this codec; use it only on a Redis that only trusted programs can write to",
+            UnsafeCodecWarning,
+            stacklevel=2,
+        )
 
     def __repr__(self) -> str:
         return "UnsafePickleCodec()"
