@@ -148,7 +148,8 @@ async def test_a_cursor_older_than_the_kept_messages_is_reported_as_a_gap(
     assert isinstance(gap, ChannelGapError)
     assert gap.after == cursor
     assert gap.resumed_at is not None
-    assert f"after {cursor!r} were trimmed or lost before they were read" in str(gap)
+    assert gap.reason == "trimmed (by a MAXLEN or XTRIM) before this process read them"
+    assert f"after {cursor!r} are gone: trimmed" in str(gap)
 
 
 async def test_a_reader_left_behind_by_trimming_reports_the_gap(
@@ -191,13 +192,13 @@ async def test_killing_the_readers_connection_mid_stream_loses_nothing(
         assert channel.statistics().gaps == 0
 
 
-async def test_a_hundred_killed_reader_connections_leave_nothing_behind(
+async def test_two_hundred_killed_reader_connections_lose_nothing_and_leave_nothing(
     redis_url: str, channel_name: str, raw: redis.Redis
 ) -> None:
     """Every kill costs the reader one reconnection, and nothing piles up (a pool slot, say)."""
     async with Channel[int](channel_name, backend=RedisBackend(redis_url)) as channel:
         subscriber = await channel.subscribe()
-        for number in range(100):
+        for number in range(200):
             with anyio.fail_after(10):
                 # The server has no event to wait on: poll until the reader is back in XREAD.
                 while not _kill_blocked_readers(raw):  # noqa: ASYNC110
@@ -306,86 +307,6 @@ async def test_the_command_line_publishes_and_listens(redis_url: str, channel_na
     assert "invalid Redis URL 'http://x'" in failed.stderr.decode()
 
 
-# -- consumer groups ---------------------------------------------------------------------
-
-
-async def test_group_members_share_the_messages_each_exactly_once(
-    redis_url: str, channel_name: str, raw: redis.Redis
-) -> None:
-    backend = RedisBackend(redis_url)
-    async with (
-        Channel[int](channel_name, backend=backend) as first,
-        Channel[int](channel_name, backend=backend) as second,
-    ):
-        one = await first.subscribe(group="workers", consumer="one", buffer_size=5)
-        two = await second.subscribe(group="workers", consumer="two", buffer_size=5)
-        got: list[int] = []
-        all_in = anyio.Event()
-
-        async def work(member: Subscriber[int]) -> None:
-            async for message in member:
-                got.append(message.data)
-                if len(got) == 200:
-                    all_in.set()
-
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(work, one)
-            tasks.start_soon(work, two)
-            for number in range(200):
-                await first.publish(number)
-            with anyio.fail_after(10):
-                await all_in.wait()
-            tasks.cancel_scope.cancel()
-    assert sorted(got) == list(range(200))
-    # Every message received was acknowledged (at the latest when the channels closed).
-    assert raw.xpending(backend.key(channel_name), "workers")["pending"] == 0
-
-
-async def test_a_dead_members_messages_are_claimed_by_another(
-    redis_url: str, channel_name: str
-) -> None:
-    backend = RedisBackend(redis_url, claim_idle=0.2)
-    async with Channel[int](channel_name, backend=backend) as channel:
-        doomed = await channel.subscribe(group="workers", consumer="doomed", buffer_size=10)
-        for number in range(10):
-            await channel.publish(number)
-        # publish returns once Redis has each message: wait for the member to read all ten.
-        with anyio.fail_after(10):
-            while doomed.statistics().pending < 10:  # noqa: ASYNC110 - filled by a network read
-                await anyio.sleep(0.001)
-    # "doomed" took all ten into its queue and went away without receiving them.
-    async with Channel[int](channel_name, backend=backend) as channel:
-        survivor = await channel.subscribe(group="workers", consumer="survivor")
-        assert await receive(survivor, 10) == list(range(10))
-
-
-async def test_a_restarted_member_gets_its_own_unacknowledged_messages_first(
-    redis_url: str, channel_name: str
-) -> None:
-    backend = RedisBackend(redis_url)
-    async with Channel[int](channel_name, backend=backend) as channel:
-        member = await channel.subscribe(group="g", consumer="stable", buffer_size=10)
-        for number in range(6):
-            await channel.publish(number)
-        assert await receive(member, 2) == [0, 1]
-    async with Channel[int](channel_name, backend=backend) as channel:
-        member = await channel.subscribe(group="g", consumer="stable")
-        await channel.publish(6)
-        assert await receive(member, 5) == [2, 3, 4, 5, 6]
-
-
-async def test_group_subscriptions_are_lossless_and_need_a_group(
-    redis_url: str, channel_name: str
-) -> None:
-    async with Channel[int](channel_name, backend=RedisBackend(redis_url)) as channel:
-        with pytest.raises(ValueError, match=r"overflow must be 'block', not 'drop_oldest'"):
-            await channel.subscribe(group="g", overflow="drop_oldest", buffer_size=1)
-        with pytest.raises(ValueError, match=r"consumer='c' needs a group"):
-            await channel.subscribe(consumer="c")
-        with pytest.raises(ValueError, match=r"group must not be empty"):
-            await channel.subscribe(group="")
-
-
 # -- codecs ------------------------------------------------------------------------------
 
 
@@ -404,6 +325,7 @@ async def test_msgpack_carries_bytes(redis_url: str, channel_name: str) -> None:
         assert await receive(reader, 1) == [{"blob": b"\x00\xff"}]
 
 
+@pytest.mark.filterwarnings("ignore::mtbus.backends.UnsafeCodecWarning")
 async def test_pickled_messages_are_refused_unless_pickle_is_the_receivers_codec(
     redis_url: str, channel_name: str
 ) -> None:
@@ -536,19 +458,6 @@ async def test_a_cancelled_publish_still_stores_the_message(
         received = await receive(subscriber, 1)
         # The cancelled publish either never reached Redis or was delivered in order.
         assert received in ([1], [2])
-
-
-async def test_a_group_starts_where_since_says_when_it_is_new(
-    redis_url: str, channel_name: str
-) -> None:
-    async with Channel[int](channel_name, backend=RedisBackend(redis_url)) as channel:
-        for number in range(3):
-            await channel.publish(number)
-        backlog = await channel.subscribe(group="from-the-start", since="0")
-        fresh = await channel.subscribe(group="only-new")
-        await channel.publish(3)
-        assert await receive(backlog, 4) == [0, 1, 2, 3]
-        assert await receive(fresh, 1) == [3]
 
 
 async def test_unsubscribing_during_the_catch_up_stops_it(
