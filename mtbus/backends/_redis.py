@@ -374,19 +374,14 @@ class RedisLink:
             try:
                 with anyio.fail_after(self._backend._connect_timeout):
                     stream = await commands.execute("EVAL", _STREAM_FACTS, 1, self._key)
-                    if stream is None:  # no stream: a new one, unless the key holds another type
-                        kind = (await commands.execute("TYPE", self._key)).decode()
-                        if kind not in {"none", "stream"}:
-                            raise ChannelError(
-                                f"cannot connect channel {self._port.name!r} to Redis at "
-                                f"{self._backend.url}: key {self._key!r} holds a {kind}, "
-                                f"not a stream"
-                            )
                     await reader.connection()
             except (OSError, ReplyError) as error:
+                reason = self._backend._reason(error)
+                if reason.startswith("WRONGTYPE"):
+                    reason = f"key {self._key!r} is not a stream ({reason})"
                 raise ChannelError(
                     f"cannot connect channel {self._port.name!r} to Redis at "
-                    f"{self._backend.url}: {self._backend._reason(error)}"
+                    f"{self._backend.url}: {reason}"
                 ) from error
             # The pump starts after every entry the stream has had (none if it is new).
             if stream is None:
@@ -813,10 +808,14 @@ _OLDER_THAN_WRITTEN: Final = (
 )
 
 #: What ``XINFO STREAM`` says about stream ``KEYS[1]``, its first and last entries by ID
-#: alone (their contents may be too large to send), or nil if there is no such stream.
+#: alone (their contents may be too large to send), or nil if there is no such stream (any
+#: other error, a key of another type say, is Redis's error reply).
 _STREAM_FACTS: Final = """
 local info = redis.pcall('XINFO', 'STREAM', KEYS[1])
-if info.err then return false end
+if info.err then
+  if string.find(info.err, 'no such key', 1, true) then return false end
+  return redis.error_reply(info.err)
+end
 for i = 1, #info, 2 do
   if (info[i] == 'first-entry' or info[i] == 'last-entry') and info[i + 1] then
     info[i + 1] = info[i + 1][1]
