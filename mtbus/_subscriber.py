@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, Literal, Self, TypeVar, get_args
+from typing import TYPE_CHECKING, Generic, Literal, Protocol, Self, TypeVar, get_args
 
 import anyio
 
@@ -25,6 +25,26 @@ OVERFLOW_POLICIES: frozenset[str] = frozenset(get_args(Overflow))
 
 # What Subscriber._offer answers when the queue is full under the "error" policy.
 REFUSED = -1
+
+
+class Acknowledger(Protocol):
+    """What a consumer-group subscriber tells the backend member that feeds it.
+
+    A member acknowledges a message once its consumer has *processed* it, so a consumer
+    that fails (or dies) leaves the message pending, to be delivered again.
+    """
+
+    def processed(self) -> None:
+        """The consumer is done with every message it has taken (it asks for the next)."""
+        ...
+
+    def abandoned(self) -> None:
+        """The consumer failed on the messages it has taken: leave them unacknowledged."""
+        ...
+
+    async def acknowledge(self) -> None:
+        """Acknowledge every message taken so far, and wait until the backend has it."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +75,20 @@ class Subscriber(Generic[T]):
     the messages already queued can still be received; then receiving raises
     :exc:`~mtbus.ChannelClosedError` and ``async for`` ends.
 
+    A consumer-group member (``subscribe(group=...)``) acknowledges a message once it is
+    processed: when the consumer asks for the next one (the ``async for`` body finished),
+    calls :meth:`acknowledge`, or leaves ``async with subscriber:`` without an exception.
+    A message whose processing raised (or whose process died) is delivered again. Since
+    asking for the next message marks the one before as processed, receive from a group
+    subscriber in one task.
+
     ``receive`` does not yield to the event loop when a message is waiting (like
     :meth:`asyncio.Queue.get`): a consumer only waits when it must.
     """
 
     __slots__ = (
         "__weakref__",
+        "_acknowledger",
         "_buffer_size",
         "_capacity",
         "_channel",
@@ -97,6 +125,8 @@ class Subscriber(Generic[T]):
         # Created only while somebody waits: a receiver for a message, a publisher for room.
         self._not_empty: anyio.Event | None = None
         self._not_full: anyio.Event | None = None
+        # The backend's consumer-group member feeding it, told what the consumer processed.
+        self._acknowledger: Acknowledger | None = None
         #: The order of subscription within its channel (delivery visits subscribers in it).
         self.sequence = sequence
 
@@ -139,11 +169,14 @@ class Subscriber(Generic[T]):
         """Take the next message, waiting for one if none is queued.
 
         Cancelling a waiting ``receive`` loses nothing: a message is only taken off the
-        queue by the call that returns it.
+        queue by the call that returns it. In a consumer group, calling it means the
+        message received before is processed: it is acknowledged.
 
         :raises ~mtbus.ChannelClosedError: once it is unsubscribed (or its channel closed)
             and every queued message has been received
         """
+        if self._acknowledger is not None:
+            self._acknowledger.processed()
         queue = self._queue
         while not queue:
             if self._closed:
@@ -165,6 +198,8 @@ class Subscriber(Generic[T]):
         :raises ~mtbus.ChannelClosedError: once it is unsubscribed (or its channel closed)
             and every queued message has been received
         """
+        if self._acknowledger is not None:
+            self._acknowledger.processed()
         if not self._queue:
             if self._closed:
                 raise self._drained()
@@ -174,6 +209,20 @@ class Subscriber(Generic[T]):
         if self._not_full is not None:
             self._wake_publishers()
         return message
+
+    async def acknowledge(self) -> None:
+        """Acknowledge every message received so far, the last one included.
+
+        For a consumer-group member: once this returns, the messages will not be delivered
+        again, to it or to another member. Receiving the next message acknowledges the one
+        before anyway; call this to acknowledge the last one while keeping the subscriber,
+        or right after a job that would be costly to do twice. Returns once the backend has
+        recorded it (while the connection to Redis is down, once it is back). Once the
+        channel is closed it does nothing: what was not acknowledged is delivered again. A
+        subscriber outside a group acknowledges nothing, and this returns at once.
+        """
+        if self._acknowledger is not None:
+            await self._acknowledger.acknowledge()
 
     def __aiter__(self) -> Self:
         return self
@@ -205,7 +254,16 @@ class Subscriber(Generic[T]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.unsubscribe()
+        """Unsubscribe; a group member first acknowledges the message in hand, unless the
+        block raised (then it stays unacknowledged, to be delivered again)."""
+        try:
+            if self._acknowledger is not None:
+                if exc_type is None:
+                    await self._acknowledger.acknowledge()
+                else:
+                    self._acknowledger.abandoned()
+        finally:
+            self.unsubscribe()
 
     # -- what the channel calls --------------------------------------------------------
 
@@ -240,17 +298,21 @@ class Subscriber(Generic[T]):
 
         :return: ``1`` if queued, ``0`` if the subscriber closed while waiting
         """
+        if not await self._wait_for_room():
+            return 0
+        return self._offer(message)
+
+    async def _wait_for_room(self) -> bool:
+        """Wait until its queue has room; ``False`` if it is (or gets) closed first."""
         queue = self._queue
         while len(queue) >= self._capacity:
             if self._closed:
-                return 0
+                return False
             waiting = self._not_full
             if waiting is None:
                 waiting = self._not_full = anyio.Event()
             await waiting.wait()
-        if self._closed:
-            return 0
-        return self._offer(message)
+        return not self._closed
 
     def _close(self) -> None:
         """Accept no more messages, and wake everyone waiting so they can see that."""

@@ -748,7 +748,7 @@ class RedisLink:
         tasks = self._running("subscribe to")
         if group is not None:
             check_group_options(group, consumer)
-            name = consumer or default_consumer(subscriber)
+            name = consumer or default_consumer()
             member = GroupMember(self, subscriber, group, name)
             await tasks.start(member.serve, "$" if since is None else since)
             return False

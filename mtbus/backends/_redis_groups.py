@@ -1,18 +1,35 @@
-"""Consumer groups over Redis Streams: each message to one member, acknowledged once received."""
+"""Consumer groups over Redis Streams: each message to one member, acknowledged once processed.
+
+A member acknowledges (``XACK``) a message once its consumer has processed it (see
+:class:`~mtbus.Subscriber`), so a message whose consumer failed or died stays pending;
+after ``claim_idle`` a member claims it (``XAUTOCLAIM``) and it is delivered again: every
+message is processed at least once.
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
-from contextlib import suppress
-from itertools import islice
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
 from .._exceptions import ChannelGapError, MessageDecodeError
 from ._resp import ReplyError
-from ._streams import BATCH, BLOCK_MS, START, Entry, Retry, entries_of, topic_filter
+from ._streams import (
+    BATCH,
+    BLOCK_MS,
+    ID_PART_MAX,
+    START,
+    Entry,
+    Retry,
+    entries_of,
+    id_of,
+    sort_key,
+    topic_filter,
+)
 
 if TYPE_CHECKING:
     from anyio.abc import TaskStatus
@@ -20,11 +37,19 @@ if TYPE_CHECKING:
     from .._subscriber import Subscriber
     from ._redis import RedisLink
 
+_members_named = itertools.count()  # the members given a default consumer name in this process
+
 
 class GroupMember:
-    """One consumer-group member: reads its share, acks what its subscriber received.
+    """One consumer-group member: gives its subscriber a share of the stream, and
+    acknowledges what the consumer has processed.
 
-    It has a connection of its own, since it blocks in ``XREADGROUP``.
+    Its reader has a connection of its own, since it blocks waiting for new entries. It
+    reads only as many entries as the subscriber's queue has room for, so the queue never
+    overflows (whatever its overflow policy) and a busy member leaves the rest to the
+    others. Its acknowledger sends everything processed since its last ``XACK`` in one
+    ``XACK`` through the channel's shared connection, which never blocks: acknowledgements
+    go out as soon as the consumer asks for its next message, batched by themselves.
     """
 
     def __init__(
@@ -35,79 +60,162 @@ class GroupMember:
         self._group = group
         self._consumer = consumer
         self._wants = topic_filter(subscriber)
-        self._client = link._backend._client()  # its own: it blocks in XREADGROUP
-        # Acknowledgements go through the channel's shared connection, which never blocks:
-        # on its own they would wait behind a blocked read, for up to a second, at shutdown.
-        self._acks = link._connected("subscribe to")
-        self._unacked: dict[str, None] = {}  # delivered to the queue, oldest first
-        self._taken = 0  # how many delivered ones it had received at the last acknowledgement
+        self._client = link._backend._client()  # its own: it blocks in XREAD
+        self._commands = link._connected("subscribe to")
+        # Entries given to the subscriber, oldest first: still queued, or taken by the
+        # consumer and not processed yet (the message in hand).
+        self._given: deque[str] = deque()
+        self._to_acknowledge: list[str] = []  # processed (or skipped): for the next XACK
+        # Given, to be acknowledged or being acknowledged: never given again meanwhile.
+        self._held: set[str] = set()
+        self._marked = 0  # how many entries were ever put in _to_acknowledge
+        self._acknowledged = 0  # how many of those Redis acknowledged (they go in order)
+        self._stopped = False  # the acknowledger has ended: nothing more will be sent
+        self._wake: anyio.Event | None = None  # what the acknowledger waits on
+        self._progress: anyio.Event | None = None  # what acknowledge() waits on
+        self._claim_from = START  # where the next XAUTOCLAIM scan starts
 
     async def serve(self, start: str, *, task_status: TaskStatus[None]) -> None:
-        """Join the group (creating it at *start* if it is new), then read until unsubscribed."""
+        """Join the group (creating it at *start* if it is new), then read and acknowledge.
+
+        The reader stops when the subscriber is closed; the acknowledger once the consumer
+        has nothing in hand either (a consumer may still receive, and process, what was
+        queued).
+        """
         try:
             await self._create_group(start)
+            self._subscriber._acknowledger = self
             task_status.started()
             self._link._members.add(self)
-            try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._acknowledge_until_done)
                 await self._read_until_unsubscribed(start)
-            finally:
-                self._link._members.discard(self)
         finally:
+            self._link._members.discard(self)
             with anyio.CancelScope(shield=True):
                 await self._client.aclose()
 
-    async def _read_until_unsubscribed(self, start: str) -> None:
-        link = self._link
-        key = link._key
+    # -- what the subscriber tells it (mtbus._subscriber.Acknowledger) ------------------------
+
+    def processed(self) -> None:
+        """The consumer is done with the messages it has taken: acknowledge them soon."""
+        taken = len(self._given) - len(self._subscriber._queue)
+        for _ in range(taken):
+            self._acknowledge_later(self._given.popleft())
+
+    def abandoned(self) -> None:
+        """The consumer failed on the messages it has taken: they stay pending in Redis,
+        where a member claims them after ``claim_idle``."""
+        taken = len(self._given) - len(self._subscriber._queue)
+        for _ in range(taken):
+            self._held.discard(self._given.popleft())
+        self._wake_acknowledger()
+
+    async def acknowledge(self) -> None:
+        """Acknowledge every message the consumer has taken; return once Redis has."""
+        self.processed()
+        await self.acknowledge_processed()
+
+    async def acknowledge_processed(self) -> None:
+        """Wait until what the consumer processed so far is acknowledged (or never will be:
+        the member has stopped)."""
+        due = self._marked
+        while self._acknowledged < due and not self._stopped:
+            progress = self._progress
+            if progress is None:
+                progress = self._progress = anyio.Event()
+            await progress.wait()
+
+    # -- acknowledging -----------------------------------------------------------------------
+
+    def _acknowledge_later(self, entry_id: str) -> None:
+        self._to_acknowledge.append(entry_id)
+        self._held.add(entry_id)
+        self._marked += 1
+        self._wake_acknowledger()
+
+    def _wake_acknowledger(self) -> None:
+        wake, self._wake = self._wake, None
+        if wake is not None:
+            wake.set()
+
+    async def _acknowledge_until_done(self) -> None:
+        """Send what is to be acknowledged, one ``XACK`` at a time, until the subscriber is
+        closed and its consumer has nothing in hand.
+
+        A failed ``XACK`` is sent again (after a back-off): meanwhile its entries stay
+        pending, and if the process dies first, they are delivered again.
+        """
         subscriber = self._subscriber
-        retry = Retry(f"group {self._group!r} reader of channel {link._port.name!r}")
-        pending_first = True  # after (re)connecting, our own unacknowledged entries come first
-        claim_every = link._backend._claim_idle
-        next_claim = anyio.current_time() + claim_every
+        retry = Retry(f"group {self._group!r} acknowledger of channel {self._link._port.name!r}")
         try:
-            while not subscriber.is_closed:
+            while True:
+                if self._to_acknowledge:
+                    done, self._to_acknowledge = self._to_acknowledge, []
+                    try:
+                        await self._commands.execute("XACK", self._link._key, self._group, *done)
+                    except retry.errors as error:
+                        self._to_acknowledge[:0] = done
+                        await retry.wait(error)
+                        continue
+                    retry.reset()
+                    self._held.difference_update(done)
+                    self._acknowledged += len(done)
+                    self._wake_waiters()
+                elif subscriber.is_closed and len(self._given) <= len(subscriber._queue):
+                    return
+                else:
+                    wake = self._wake = anyio.Event()
+                    await wake.wait()
+        finally:
+            self._stopped = True
+            self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        progress, self._progress = self._progress, None
+        if progress is not None:
+            progress.set()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def _read_until_unsubscribed(self, start: str) -> None:
+        """Give the subscriber what fits in its queue until it is closed.
+
+        First this member's own pending entries (left by an earlier run under the same
+        consumer name, or read before a reconnection), then new ones, and every
+        ``claim_idle`` the entries other members left unacknowledged that long.
+        """
+        subscriber = self._subscriber
+        retry = Retry(f"group {self._group!r} reader of channel {self._link._port.name!r}")
+        claim_every = self._link._backend._claim_idle
+        next_claim = anyio.current_time() + claim_every
+        pending_after: str | None = START  # reading its own pending entries after this ID
+        newest: str | None = None  # the group's last entry, when a read found nothing new
+        try:
+            while await subscriber._wait_for_room():
+                count = min(subscriber._capacity - len(subscriber._queue), BATCH)
                 try:
-                    if pending_first:
-                        await self._create_group(start)
-                    await self._acknowledge()
-                    if pending_first:
-                        entries = await self._read("0", block=None)
-                        pending_first = len(entries) >= BATCH
+                    if pending_after is not None:
+                        await self._create_group(start)  # gone, maybe, if a read failed
+                        entries = await self._read_pending(pending_after, count)
+                        pending_after = id_of(entries[-1]) if len(entries) >= count else None
                     elif anyio.current_time() >= next_claim:
-                        entries = await self._claim()
+                        entries = await self._claim(count)
                         next_claim = anyio.current_time() + claim_every
+                    elif newest is not None:
+                        await self._wait_for_new(newest)
+                        newest = None
+                        continue
                     else:
-                        entries = await self._read(">", block=BLOCK_MS)
+                        entries, newest = await self._read_new(count)
                 except retry.errors as error:
                     await retry.wait(error)
-                    pending_first = True
+                    pending_after, newest = START, None
                     continue
                 retry.reset()
-                skipped = []
-                for raw_id, fields in entries:
-                    entry_id = raw_id.decode()
-                    if entry_id in self._unacked:
-                        continue  # re-read after a reconnect: already queued
-                    if not fields:  # claimed, but trimmed meanwhile
-                        link._backend._report(
-                            link._port, ChannelGapError(link._port.name, entry_id, None)
-                        )
-                        skipped.append(entry_id)
-                        continue
-                    message = link._backend._decode(link._port.name, entry_id, fields)
-                    if isinstance(message, MessageDecodeError):
-                        link._backend._report(link._port, message)
-                        skipped.append(entry_id)
-                    elif not self._wants(message.topic):
-                        skipped.append(entry_id)
-                    elif await link._port.deliver_to(subscriber, message):
-                        self._unacked[entry_id] = None
-                if skipped:  # if this fails, they are claimed (and skipped) again later
-                    with suppress(*retry.errors):
-                        await self._acks.execute("XACK", key, self._group, *skipped)
+                await self._give(entries)
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                await self.acknowledge()
+            self._wake_acknowledger()  # so that it sees the subscriber closed
 
     async def _create_group(self, start: str) -> None:
         try:
@@ -118,77 +226,183 @@ class GroupMember:
             if not str(error).startswith("BUSYGROUP"):  # another member made it: fine
                 raise
 
-    async def _read(self, after: str, *, block: int | None) -> list[Entry]:
-        subscriber = self._subscriber
-        room = subscriber._capacity - len(subscriber._queue)
-        count = max(1, min(room, BATCH))
-        waiting = ("BLOCK", block) if block is not None else ()
-        reply = await self._client.execute(
-            "XREADGROUP",
-            "GROUP",
-            self._group,
-            self._consumer,
-            "COUNT",
-            count,
-            *waiting,
-            "STREAMS",
-            self._link._key,
-            after,
-        )
-        return entries_of(reply)
+    def _read_command(self, count: int, after: str) -> tuple[str | int, ...]:
+        """``XREADGROUP`` of *count* entries after *after* (``">"``: never read by the group)."""
+        group, consumer, key = self._group, self._consumer, self._link._key
+        return ("XREADGROUP", "GROUP", group, consumer, "COUNT", count, "STREAMS", key, after)
 
-    async def _claim(self) -> list[Entry]:
+    async def _read_pending(self, after: str, count: int) -> list[Entry]:
+        """This member's own pending entries after *after* (without fields if gone since)."""
+        return entries_of(await self._client.execute(*self._read_command(count, after)))
+
+    async def _read_new(self, count: int) -> tuple[list[Entry], str | None]:
+        """Entries no member of the group has read yet, reporting those trimmed unread.
+
+        The group's position and the stream's state come from the same transaction as the
+        read, so they agree with it, and only the member whose read passes a gap reports it.
+
+        :return: the entries, and if there are none, the group's last entry, to wait after
+        """
+        key = self._link._key
+        *_, replies = await self._client.pipeline(
+            [
+                ("MULTI",),
+                ("EVAL", _POSITIONS, 1, key, self._group),
+                self._read_command(count, ">"),
+                ("EXEC",),
+            ]
+        )
+        if isinstance(replies, ReplyError):
+            raise replies
+        for reply in replies:
+            if isinstance(reply, ReplyError):  # NOGROUP, say: the group was destroyed
+                raise reply
+        positions, found = replies
+        entries = entries_of(found)
+        if not entries:
+            return entries, positions[0].decode()
+        self._report_trimmed(positions, id_of(entries[0]))
+        return entries, None
+
+    def _report_trimmed(self, positions: list[Any], resumed_at: str) -> None:
+        """Report the entries after the group's last one that are gone, if any.
+
+        Trimming removes the oldest entries first: if the stream's first entry is newer
+        than the group's last, entries between them may be gone. Redis 7 counts them
+        (``entries-read``, ``entries-added``); on 6.2 it is reported without a count, and
+        is a false alarm if only the group's last entry itself went.
+
+        :param positions: what :data:`_POSITIONS` answered
+        """
+        last_id, read, first_id, length, added = positions
+        last, first = last_id.decode(), first_id.decode()
+        if last == START or sort_key(first) <= sort_key(last):
+            return  # a group made at "0", or on an empty stream, starts at the oldest kept
+        lost = None
+        if read is not None and added is not None:
+            lost = added - length - read  # gone, and not read by the group
+            if lost <= 0:
+                return
+        reason = (
+            f"trimmed (by a MAXLEN or XTRIM) before any member of group {self._group!r} read them"
+        )
+        port = self._link._port
+        error = ChannelGapError(port.name, last, resumed_at, lost=lost, reason=reason)
+        self._link._backend._report(port, error)
+
+    async def _wait_for_new(self, after: str) -> None:
+        """Wait (up to ``BLOCK_MS``) for an entry after *after*, without reading it.
+
+        :meth:`_read_new` then reads it, checked: a blocking ``XREADGROUP`` cannot run in
+        a transaction.
+        """
+        key = self._link._key
+        await self._client.execute("XREAD", "COUNT", 1, "BLOCK", BLOCK_MS, "STREAMS", key, after)
+
+    async def _claim(self, count: int) -> list[Entry]:
+        """Entries other members left unacknowledged for ``claim_idle``, now this one's.
+
+        Claimed without their fields (``JUSTID``), which a second round trip reads: with
+        them, Redis 6.2 answers a claimed entry that was trimmed with nothing, not even
+        its ID. Each call scans on from where the last one stopped.
+        """
+        key = self._link._key
         idle = int(self._link._backend._claim_idle * 1000)
-        claimed = await self._client.execute(
+        reply = await self._client.execute(
             "XAUTOCLAIM",
-            self._link._key,
+            key,
             self._group,
             self._consumer,
             idle,
-            START,
+            self._claim_from,
             "COUNT",
-            BATCH,
+            count,
+            "JUSTID",
         )
-        entries: list[Entry] = claimed[1]
-        for gone in claimed[2] if len(claimed) > 2 else ():
-            error = ChannelGapError(self._link._port.name, gone.decode(), None)
-            self._link._backend._report(self._link._port, error)
+        self._claim_from = reply[0].decode()
+        claimed = [raw for raw in reply[1] if raw.decode() not in self._held]
+        # Redis 7 lists the claimed entries it found trimmed apart (6.2 claims them).
+        entries: list[Entry] = [(raw, None) for raw in reply[2]] if len(reply) > 2 else []
+        if claimed:
+            found = await self._client.pipeline([("XRANGE", key, raw, raw) for raw in claimed])
+            for raw, kept in zip(claimed, found, strict=True):
+                if isinstance(kept, ReplyError):
+                    raise kept
+                entries.append(kept[0] if kept else (raw, None))
         return entries
 
-    async def acknowledge(self) -> None:
-        """Acknowledge what the subscriber has received, if the connection allows.
+    async def _give(self, entries: list[Entry]) -> None:
+        """Queue the entries the subscriber wants; acknowledge those it will never get."""
+        link = self._link
+        port, backend = link._port, link._backend
+        for raw_id, fields in entries:
+            entry_id = raw_id.decode()
+            if entry_id in self._held:
+                continue  # read again (after a reconnection, say): it has it already
+            if not fields:  # gone since it was given to a member
+                reason = (
+                    f"it was given to a member of group {self._group!r} and trimmed (or "
+                    f"deleted) before any member acknowledged it"
+                )
+                error = ChannelGapError(
+                    port.name, _just_before(entry_id), None, lost=1, reason=reason
+                )
+                backend._report(port, error)
+                self._acknowledge_later(entry_id)
+                continue
+            message = backend._decode(port.name, entry_id, fields)
+            if isinstance(message, MessageDecodeError):
+                backend._report(port, message)
+                self._acknowledge_later(entry_id)
+            elif not self._wants(message.topic):
+                self._acknowledge_later(entry_id)
+            elif await port.deliver_to(self._subscriber, message):
+                self._given.append(entry_id)
+                self._held.add(entry_id)
+            # Otherwise it was unsubscribed meanwhile: the entry stays pending, for a member.
 
-        What is not acknowledged stays pending, and a member claims it later.
-        """
-        with suppress(*Retry.errors):
-            await self._acknowledge()
 
-    async def _acknowledge(self) -> None:
-        """Acknowledge the delivered entries the subscriber has received since last time."""
-        subscriber = self._subscriber
-        received = subscriber._delivered - len(subscriber._queue)
-        count = received - self._taken
-        if count <= 0:
-            return
-        self._taken = received
-        unacked = self._unacked
-        done = list(islice(unacked, count))
-        for entry_id in done:
-            del unacked[entry_id]
-        # If this fails, the entries stay pending in Redis, and a member claims them later.
-        await self._acks.execute("XACK", self._link._key, self._group, *done)
+#: Where group ``ARGV[1]`` of stream ``KEYS[1]`` is, and the stream, without any entry's
+#: fields: its last-delivered ID and ``entries-read``, the stream's first entry ID, length and
+#: ``entries-added`` (the counts are Redis 7's; nil on 6.2, and while Redis cannot tell).
+_POSITIONS: Final = """
+local function named(flat)
+  local fields = {}
+  for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+  return fields
+end
+local stream = named(redis.call('XINFO', 'STREAM', KEYS[1]))
+local first = stream['first-entry']
+for _, flat in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local group = named(flat)
+  if group['name'] == ARGV[1] then
+    return {group['last-delivered-id'], group['entries-read'] or false,
+            first and first[1] or false, stream['length'], stream['entries-added'] or false}
+  end
+end
+return false
+"""
 
 
-def check_group_options(subscriber: Subscriber[Any], group: str, consumer: str | None) -> None:
+def check_group_options(group: str, consumer: str | None) -> None:
+    """Refuse an empty group or consumer name."""
     for option, value in (("group", group), ("consumer", consumer)):
         if value is not None and not value:
             raise ValueError(f"{option} must not be empty")
-    if subscriber._overflow != "block":
-        raise ValueError(
-            f"a consumer-group subscriber acknowledges what it received, so it cannot drop "
-            f"messages: overflow must be 'block', not {subscriber._overflow!r}"
-        )
 
 
-def default_consumer(subscriber: Subscriber[Any]) -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{subscriber.sequence}"
+def default_consumer() -> str:
+    """A consumer name no other member has: its host, its process, and a number.
+
+    The number counts the members of the whole process: two channels of the same name in
+    one process, under one name each, would share their pending messages.
+    """
+    return f"{socket.gethostname()}-{os.getpid()}-{next(_members_named)}"
+
+
+def _just_before(entry_id: str) -> str:
+    """The stream ID right before *entry_id*: a gap of that one entry starts after it."""
+    milliseconds, sequence = sort_key(entry_id)
+    if sequence:
+        return f"{milliseconds}-{sequence - 1}"
+    return f"{milliseconds - 1}-{ID_PART_MAX}"
