@@ -3,10 +3,12 @@
 Publishing appends an entry (``XADD`` with an approximate ``MAXLEN``); one reader task per
 channel and process (the *pump*) reads the stream with blocking ``XREAD`` calls from the
 last entry it delivered and fans each entry out to the local subscribers, so every process
-sees one total order, and a dropped connection costs a retry, not messages. Subscribers
+sees one total order, and a dropped connection costs a retry, not messages. Every read
+checks that the entry read last is still there, so whatever removed unread entries (trimming,
+deletion, a restart from an older snapshot) is reported as a gap, never silent. Subscribers
 with ``since=`` catch up from the stream before they join the pump; consumer-group members
 each have a reader of their own (``XREADGROUP``), acknowledge what their subscriber has
-received, and claim what a dead member left pending (``XAUTOCLAIM``).
+processed, and claim what a dead member left pending (``XAUTOCLAIM``).
 """
 
 from __future__ import annotations
