@@ -13,7 +13,6 @@ def check_count(
     """Return *value* if it is an ``int`` (not a ``bool``) of at least *minimum*, else raise.
 
     :param maximum: the largest value allowed, if there is one
-
     :param optional: the caller also accepts ``None`` (checked by the caller); the type
         error says so
     """

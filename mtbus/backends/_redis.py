@@ -39,13 +39,16 @@ from ._streams import (
     BATCH,
     BLOCK_MS,
     START,
+    STREAM_FACTS,
     TOPICS_REMEMBERED,
     Cursor,
     Entry,
     Retry,
     check_since,
+    deleted_beyond,
     entries_of,
     id_of,
+    named,
     sort_key,
     topic_filter,
 )
@@ -375,7 +378,7 @@ class RedisLink:
         try:
             try:
                 with anyio.fail_after(self._backend._connect_timeout):
-                    stream = await commands.execute("EVAL", _STREAM_FACTS, 1, self._key)
+                    stream = await commands.execute("EVAL", STREAM_FACTS, 1, self._key)
                     await reader.connection()
             except (OSError, ReplyError) as error:
                 reason = self._backend._reason(error)
@@ -389,7 +392,7 @@ class RedisLink:
             if stream is None:
                 self._cursor = Cursor(START, 0, BATCH)
             else:
-                info = _pairs(stream)
+                info = named(stream)
                 last = info[b"last-generated-id"].decode()
                 self._cursor = Cursor(last, info.get(b"entries-added"), BATCH)
             self._delivered = self._cursor.id
@@ -674,7 +677,7 @@ class RedisLink:
         *_, replies = await client.pipeline(
             [
                 ("MULTI",),
-                ("EVAL", _STREAM_FACTS, 1, key),
+                ("EVAL", STREAM_FACTS, 1, key),
                 check,
                 ("XREAD", "COUNT", cursor.count, "STREAMS", key, after),
                 ("EXEC",),
@@ -688,7 +691,7 @@ class RedisLink:
                 raise reply
         entries = entries_of(found)
         resumed = id_of(entries[0]) if entries else None
-        info = None if stream is None else _pairs(stream)
+        info = None if stream is None else named(stream)
         gap = _examine(cursor, info, bool(kept), written)
         if gap is not None and info is not None and self._written == written:
             # What this process wrote is gone, and said: the next check starts from here.
@@ -809,23 +812,6 @@ _OLDER_THAN_WRITTEN: Final = (
     "messages this process stored are gone: the server restarted from an older snapshot"
 )
 
-#: What ``XINFO STREAM`` says about stream ``KEYS[1]``, its first and last entries by ID
-#: alone (their contents may be too large to send), or nil if there is no such stream (any
-#: other error, a key of another type say, is Redis's error reply).
-_STREAM_FACTS: Final = """
-local info = redis.pcall('XINFO', 'STREAM', KEYS[1])
-if info.err then
-  if string.find(info.err, 'no such key', 1, true) then return false end
-  return redis.error_reply(info.err)
-end
-for i = 1, #info, 2 do
-  if (info[i] == 'first-entry' or info[i] == 'last-entry') and info[i + 1] then
-    info[i + 1] = info[i + 1][1]
-  end
-end
-return info
-"""
-
 #: Measures the entry after ``ARGV[1]`` in stream ``KEYS[1]`` without sending it: its ID
 #: and its size in bytes, or nil if there is none.
 _MEASURE_NEXT: Final = """
@@ -865,13 +851,11 @@ def _examine(
         return None, _OLDER
     if sort_key(last) < written:
         return None, _OLDER_THAN_WRITTEN
-    first, length = stream[b"first-entry"], stream[b"length"]
+    first = stream[b"first-entry"]
     if first is None or sort_key(first.decode()) > sort_key(after):  # trimmed past the cursor
-        lost = None
-        if added is not None and cursor.added is not None:
-            lost = added - length - cursor.added  # every deletion was after it
+        lost = deleted_beyond(stream, cursor.added)
         if added is not None:
-            cursor.added = added - length  # up to the first entry still there
+            cursor.added = added - stream[b"length"]  # up to the first entry still there
         if lost is not None and lost < 0:  # fewer deletions than entries it has read
             return None, "the stream was deleted and written again"
         if lost == 0 or (lost is None and after == START):
@@ -889,12 +873,6 @@ def _examine(
     if sort_key(deleted.decode()) == sort_key(after):
         return None  # only the message read last was deleted
     return None, _OLDER
-
-
-def _pairs(flat: list[Any]) -> dict[bytes, Any]:
-    """A flat ``[name, value, ...]`` reply as a dict."""
-    pairs = iter(flat)
-    return dict(zip(pairs, pairs, strict=False))
 
 
 def _fields(flat: list[bytes]) -> dict[bytes, bytes]:

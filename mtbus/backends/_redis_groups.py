@@ -12,7 +12,7 @@ import itertools
 import os
 import socket
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -23,10 +23,13 @@ from ._streams import (
     BLOCK_MS,
     ID_PART_MAX,
     START,
+    STREAM_FACTS,
     Entry,
     Retry,
+    deleted_beyond,
     entries_of,
     id_of,
+    named,
     sort_key,
     topic_filter,
 )
@@ -247,7 +250,8 @@ class GroupMember:
         *_, replies = await self._client.pipeline(
             [
                 ("MULTI",),
-                ("EVAL", _POSITIONS, 1, key, self._group),
+                ("EVAL", STREAM_FACTS, 1, key),
+                ("XINFO", "GROUPS", key),
                 self._read_command(count, ">"),
                 ("EXEC",),
             ]
@@ -257,14 +261,18 @@ class GroupMember:
         for reply in replies:
             if isinstance(reply, ReplyError):  # NOGROUP, say: the group was destroyed
                 raise reply
-        positions, found = replies
+        stream, groups, found = replies
+        name = self._group.encode()
+        group = next(each for each in map(named, groups) if each[b"name"] == name)
         entries = entries_of(found)
         if not entries:
-            return entries, positions[0].decode()
-        self._report_trimmed(positions, id_of(entries[0]))
+            return entries, group[b"last-delivered-id"].decode()
+        self._report_trimmed(named(stream), group, id_of(entries[0]))
         return entries, None
 
-    def _report_trimmed(self, positions: list[Any], resumed_at: str) -> None:
+    def _report_trimmed(
+        self, stream: dict[bytes, Any], group: dict[bytes, Any], resumed_at: str
+    ) -> None:
         """Report the entries after the group's last one that are gone, if any.
 
         Trimming removes the oldest entries first: if the stream's first entry is newer
@@ -272,17 +280,16 @@ class GroupMember:
         (``entries-read``, ``entries-added``); on 6.2 it is reported without a count, and
         is a false alarm if only the group's last entry itself went.
 
-        :param positions: what :data:`_POSITIONS` answered
+        :param stream: what :data:`STREAM_FACTS` says, before the read
+        :param group: what ``XINFO GROUPS`` says of this group, before the read
         """
-        last_id, read, first_id, length, added = positions
-        last, first = last_id.decode(), first_id.decode()
+        last = group[b"last-delivered-id"].decode()
+        first = stream[b"first-entry"].decode()  # there is one: the read found entries
         if last == START or sort_key(first) <= sort_key(last):
             return  # a group made at "0", or on an empty stream, starts at the oldest kept
-        lost = None
-        if read is not None and added is not None:
-            lost = added - length - read  # gone, and not read by the group
-            if lost <= 0:
-                return
+        lost = deleted_beyond(stream, group.get(b"entries-read"))  # gone, and not read
+        if lost is not None and lost <= 0:
+            return
         reason = (
             f"trimmed (by a MAXLEN or XTRIM) before any member of group {self._group!r} read them"
         )
@@ -360,28 +367,6 @@ class GroupMember:
                 self._given.append(entry_id)
                 self._held.add(entry_id)
             # Otherwise it was unsubscribed meanwhile: the entry stays pending, for a member.
-
-
-#: Where group ``ARGV[1]`` of stream ``KEYS[1]`` is, and the stream, without any entry's
-#: fields: its last-delivered ID and ``entries-read``, the stream's first entry ID, length and
-#: ``entries-added`` (the counts are Redis 7's; nil on 6.2, and while Redis cannot tell).
-_POSITIONS: Final = """
-local function named(flat)
-  local fields = {}
-  for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
-  return fields
-end
-local stream = named(redis.call('XINFO', 'STREAM', KEYS[1]))
-local first = stream['first-entry']
-for _, flat in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  local group = named(flat)
-  if group['name'] == ARGV[1] then
-    return {group['last-delivered-id'], group['entries-read'] or false,
-            first and first[1] or false, stream['length'], stream['entries-added'] or false}
-  end
-end
-return false
-"""
 
 
 def check_group_options(group: str, consumer: str | None) -> None:

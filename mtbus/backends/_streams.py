@@ -33,6 +33,45 @@ ID_PART_MAX: Final = 2**64 - 1  # the largest milliseconds or sequence of an ent
 Entry = tuple[bytes, "list[bytes] | None"]
 
 
+#: What ``XINFO STREAM`` says about stream ``KEYS[1]``, its first and last entries by ID
+#: alone (their contents may be too large to send), or nil if there is no such stream (any
+#: other error, a key of another type say, is Redis's error reply).
+STREAM_FACTS: Final = """
+local info = redis.pcall('XINFO', 'STREAM', KEYS[1])
+if info.err then
+  if string.find(info.err, 'no such key', 1, true) then return false end
+  return redis.error_reply(info.err)
+end
+for i = 1, #info, 2 do
+  if (info[i] == 'first-entry' or info[i] == 'last-entry') and info[i + 1] then
+    info[i + 1] = info[i + 1][1]
+  end
+end
+return info
+"""
+
+
+def named(flat: list[Any]) -> dict[bytes, Any]:
+    """A flat ``[name, value, ...]`` reply (:data:`STREAM_FACTS`, ``XINFO``) as a dict."""
+    pairs = iter(flat)
+    return dict(zip(pairs, pairs, strict=False))
+
+
+def deleted_beyond(stream: dict[bytes, Any], read: int | None) -> int | None:
+    """How many entries *stream* lost (trimmed or deleted) beyond the first *read* it
+    received, or ``None`` where that cannot be known.
+
+    Redis 7 counts the entries a stream ever received (``entries-added``); *read* counts
+    those a reader (or group) has passed, itself, or as Redis 7 tells (``entries-read``).
+    When the stream's first entry is after the reader, every deletion was beyond it.
+    """
+    added = stream.get(b"entries-added")
+    if added is None or read is None:
+        return None
+    length: int = stream[b"length"]
+    return int(added) - length - read
+
+
 def sort_key(entry_id: str) -> tuple[int, int]:
     """Sort key of a stream entry ID (``"1700000000000-3"`` -> ``(1700000000000, 3)``)."""
     milliseconds, _, sequence = entry_id.partition("-")
