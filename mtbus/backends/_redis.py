@@ -208,7 +208,8 @@ class RedisBackend:
                     [reply] = await client.request(command, 1)
             except (OSError, ReplyError) as error:
                 raise ChannelError(
-                    f"cannot publish to channel {name!r} at {self.url}: {self._reason(error)}"
+                    f"cannot publish to channel {name!r} at {self.url}: "
+                    f"{self._reason(error, self.key(name))}"
                 ) from error
             return _entry_id(name, reply)
         finally:
@@ -220,14 +221,17 @@ class RedisBackend:
     def _client(self) -> RedisClient:
         return RedisClient(self._address, self._ssl_context, self._reply_limit)
 
-    def _reason(self, error: BaseException) -> str:
-        """Why connecting failed, in words (a timeout's own message is empty)."""
+    def _reason(self, error: BaseException, key: str) -> str:
+        """Why connecting to (or using) *key* failed, in words (a timeout's own message is
+        empty)."""
         if isinstance(error, TimeoutError):
             return f"no answer within {self._connect_timeout:g} s"
         if isinstance(error, socket.gaierror):
             return f"unknown host {self._address.host!r} ({error.strerror})"
         if isinstance(error, ReplyError) and str(error).startswith(("WRONGPASS", "NOAUTH")):
             return f"authentication failed: {error}"
+        if isinstance(error, ReplyError) and str(error).startswith("WRONGTYPE"):
+            return f"key {key!r} is not a stream ({error})"
         if isinstance(error, ConnectionRefusedError):
             return "connection refused"
         if isinstance(error, FileNotFoundError) and self._address.path is not None:
@@ -237,7 +241,7 @@ class RedisBackend:
         cause = error.__cause__
         if isinstance(error, OSError) and isinstance(cause, OSError | BaseExceptionGroup):
             causes = cause.exceptions if isinstance(cause, BaseExceptionGroup) else (cause,)
-            return "; ".join(dict.fromkeys(self._reason(each) for each in causes))
+            return "; ".join(dict.fromkeys(self._reason(each, key) for each in causes))
         return str(error) or type(error).__name__
 
     def _append(
@@ -381,12 +385,9 @@ class RedisLink:
                     stream = await commands.execute("EVAL", STREAM_FACTS, 1, self._key)
                     await reader.connection()
             except (OSError, ReplyError) as error:
-                reason = self._backend._reason(error)
-                if reason.startswith("WRONGTYPE"):
-                    reason = f"key {self._key!r} is not a stream ({reason})"
                 raise ChannelError(
                     f"cannot connect channel {self._port.name!r} to Redis at "
-                    f"{self._backend.url}: {reason}"
+                    f"{self._backend.url}: {self._backend._reason(error, self._key)}"
                 ) from error
             # The pump starts after every entry the stream has had (none if it is new).
             if stream is None:
