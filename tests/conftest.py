@@ -4,6 +4,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 import pytest
+import redis
 from redis_server import RedisServer
 
 if TYPE_CHECKING:
@@ -29,6 +30,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
+
+
+@pytest.fixture
+def raw(redis_url: str) -> Iterator[redis.Redis]:
+    """A plain client of another make (redis-py), to look at and meddle with the server
+    behind the backend's back; its calls are quick and local, so it may block."""
+    with redis.Redis.from_url(redis_url) as client:
+        yield client
 
 
 @pytest.fixture

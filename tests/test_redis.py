@@ -13,30 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
-import redis
+from receiving import receive
 from redis_server import RedisServer, free_port
 
-from mtbus import Channel, ChannelError, ChannelGapError, MessageDecodeError, Subscriber
+from mtbus import Channel, ChannelError, ChannelGapError, MessageDecodeError
 from mtbus.backends import JsonCodec, MsgpackCodec, RedisBackend, UnsafePickleCodec
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    import redis
+
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    """A plain client of another make (redis-py), to look at and meddle with the server
-    behind the backend's back; its calls are quick and local, so it may block."""
-    with redis.Redis.from_url(redis_url) as client:
-        yield client
-
-
-async def receive(subscriber: Subscriber[Any], count: int) -> list[Any]:
-    with anyio.fail_after(10):
-        return [(await subscriber.receive()).data for _ in range(count)]
 
 
 # -- cursors and since= ------------------------------------------------------------------

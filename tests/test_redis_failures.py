@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 import redis
+from receiving import receive
 from redis_server import RedisServer, free_port
 
 from mtbus import Channel, ChannelError, Subscriber
@@ -40,18 +41,6 @@ def guarded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSe
         tmp_path_factory.mktemp("guarded"), extra_args=["--requirepass", PASSWORD]
     ) as server:
         yield server
-
-
-@pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    """A client of another make (redis-py), to set the server up behind the backend's back."""
-    with redis.Redis.from_url(redis_url) as client:
-        yield client
-
-
-async def receive(subscriber: Subscriber[Any], count: int) -> list[Any]:
-    with anyio.fail_after(10):
-        return [(await subscriber.receive()).data for _ in range(count)]
 
 
 def everything_said(error: BaseException) -> str:

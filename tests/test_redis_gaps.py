@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 import redis
+from receiving import receive_until
 from redis_server import RedisServer, find_redis_server_of
 
 from mtbus import Channel, ChannelError, ChannelGapError, Subscriber
@@ -51,15 +52,6 @@ def raw(server: RedisServer) -> Iterator[redis.Redis]:
         yield client
 
 
-async def drain(subscriber: Subscriber[int], last: int) -> list[int]:
-    """Receive until the message *last* has come."""
-    received: list[int] = []
-    with anyio.fail_after(20):
-        while not received or received[-1] != last:
-            received.append((await subscriber.receive()).data)
-    return received
-
-
 async def held_reader(channel: Channel[int]) -> Subscriber[int]:
     """A subscriber that holds the channel's reader back until it is drained."""
     return await channel.subscribe(buffer_size=1)
@@ -76,7 +68,7 @@ async def test_an_operators_xtrim_behind_a_reader_is_a_gap_with_its_size(
             for number in range(2000):
                 await other.publish(number)
         raw.xtrim(backend.key(channel_name), maxlen=100, approximate=False)
-        received = await drain(held, 1999)
+        received = await receive_until(held, 1999)
     assert received == sorted(set(received))  # in order, nothing twice
     assert received[-100:] == list(range(1900, 2000))  # what XTRIM kept arrived
     statistics = channel.statistics()
@@ -103,7 +95,7 @@ async def test_a_publisher_with_a_smaller_maxlen_makes_a_gap_with_its_size(
         async with Channel[int](channel_name, backend=stingy) as other:
             for number in range(3000):
                 await other.publish(number)
-        received = await drain(held, 2999)
+        received = await receive_until(held, 2999)
     assert received == sorted(set(received))
     statistics = channel.statistics()
     assert statistics.gaps == 1
@@ -144,7 +136,7 @@ async def test_a_deleted_stream_is_a_gap_and_reading_goes_on_in_the_new_one(
             raw.delete(backend.key(channel_name))
             for number in range(50, 60):
                 await other.publish(number)
-        received = await drain(held, 59)
+        received = await receive_until(held, 59)
     assert received == sorted(set(received))
     assert received[-10:] == list(range(50, 60))  # the new stream, all of it
     assert channel.statistics().gaps == 1
@@ -168,7 +160,7 @@ async def test_a_restart_from_an_older_snapshot_is_a_gap(
             await writer.publish(number)
             if number == 9:
                 raw.save()  # the snapshot: ten messages
-        assert await drain(watcher, 19) == list(range(20))
+        assert await receive_until(watcher, 19) == list(range(20))
         cursor = watcher.cursor
         assert cursor is not None
         try:
@@ -178,8 +170,8 @@ async def test_a_restart_from_an_older_snapshot_is_a_gap(
         async with Channel[int](channel_name, backend=backend) as channel:
             resumed = await channel.subscribe(since=cursor)  # a reader that was at 19
             await writer.publish(20)
-            assert await drain(resumed, 20) == [20]
-            assert await drain(watcher, 20) == [20]
+            assert await receive_until(resumed, 20) == [20]
+            assert await receive_until(watcher, 20) == [20]
         assert writer.statistics().gaps == 1  # its messages 10 to 19 are gone
     [gap] = reported
     assert isinstance(gap, ChannelGapError)

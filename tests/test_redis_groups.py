@@ -11,33 +11,20 @@ import re
 import signal
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-import redis
 from anyio.streams.buffered import BufferedByteReceiveStream
+from receiving import receive
 
 from mtbus import Channel, ChannelError, ChannelGapError, Message, Subscriber
 from mtbus.backends import RedisBackend
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    import redis
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    """A plain client of another make (redis-py), to look at and meddle with the server
-    behind the backend's back; its calls are quick and local, so it may block."""
-    with redis.Redis.from_url(redis_url) as client:
-        yield client
-
-
-async def receive(subscriber: Subscriber[Any], count: int) -> list[Any]:
-    with anyio.fail_after(10):
-        return [(await subscriber.receive()).data for _ in range(count)]
 
 
 def pending(raw: redis.Redis, key: str, group: str) -> list[tuple[str, str, int]]:

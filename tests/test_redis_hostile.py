@@ -15,25 +15,18 @@ import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import pytest
-import redis
+from receiving import receive_until
 
-from mtbus import Channel, ChannelError, MessageDecodeError, Subscriber
+from mtbus import Channel, ChannelError, MessageDecodeError
 from mtbus.backends import RedisBackend
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    import redis
 
 pytestmark = pytest.mark.anyio
 
 LIMIT = 1024  # the receivers' max_message_bytes, so their replies are bounded at 16 MiB
-
-
-@pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    with redis.Redis.from_url(redis_url) as client:
-        yield client
 
 
 def good(number: int) -> dict[Any, Any]:
@@ -64,14 +57,6 @@ def write_mixed(raw: redis.Redis, key: str) -> None:
     raw.xadd(key, good(1))
 
 
-async def receive_all(subscriber: Subscriber[Any], last: Any) -> list[Any]:
-    received: list[Any] = []
-    with anyio.fail_after(20):
-        while not received or received[-1] != last:
-            received.append((await subscriber.receive()).data)
-    return received
-
-
 def assert_reported(reported: list[ChannelError], expected: list[str]) -> None:
     assert len(reported) == len(expected)
     for error, words in zip(reported, expected, strict=True):
@@ -95,7 +80,7 @@ async def test_hostile_entries_are_skipped_and_counted_one_by_one(
         else:
             subscriber = await channel.subscribe()
             write_mixed(raw, key)
-        assert await receive_all(subscriber, 1) == [0, 1]
+        assert await receive_until(subscriber, 1) == [0, 1]
         assert subscriber.statistics().pending == 0
     assert channel.statistics().undecodable == len(HOSTILE)
     assert_reported(reported, [words for _, words in HOSTILE])
@@ -118,9 +103,9 @@ async def test_entries_too_large_for_a_reply_are_skipped_unread(
         for _ in range(10):
             raw.xadd(key, {"c": "json", "d": b"2" * (3 << 20)})
         raw.xadd(key, good(2))
-        assert await receive_all(live, 2) == [0, 1, 2]
+        assert await receive_until(live, 2) == [0, 1, 2]
         caught_up = await channel.subscribe(since="0")
-        assert await receive_all(caught_up, 2) == [0, 1, 2]
+        assert await receive_until(caught_up, 2) == [0, 1, 2]
     # Each entry is reported once (the catch-up leaves what the pump read to the pump).
     assert channel.statistics().undecodable == 13
     reasons = [error.reason for error in reported if isinstance(error, MessageDecodeError)]
