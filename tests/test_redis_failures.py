@@ -348,27 +348,35 @@ async def test_a_reader_that_reconnects_logs_no_password(
 # -- publish's count under backpressure -----------------------------------------------------
 
 
-async def consume_slowly(subscriber: Subscriber[int], received: list[int]) -> None:
-    for _ in range(MESSAGES):
-        received.append((await subscriber.receive()).data)
-        await anyio.lowlevel.checkpoint()  # the pump and the publisher run in between
+async def publish_to_a_slow_subscriber(
+    publishing: Channel[int], subscriber: Subscriber[int]
+) -> tuple[list[int], list[int]]:
+    """Publish MESSAGES while *subscriber* (a queue of one) takes them one at a time, letting
+    the pump and the publisher run in between; what publish returned, and what arrived."""
+    counts: list[int] = []
+    received: list[int] = []
+
+    async def consume_slowly() -> None:
+        for _ in range(MESSAGES):
+            received.append((await subscriber.receive()).data)
+            await anyio.lowlevel.checkpoint()
+
+    async def publish() -> None:
+        counts.extend([await publishing.publish(number) for number in range(MESSAGES)])
+
+    with anyio.fail_after(15):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(consume_slowly)
+            tasks.start_soon(publish)
+    return counts, received
 
 
 async def test_publish_counts_exactly_while_a_slow_subscriber_holds_it_back(
     redis_url: str, channel_name: str
 ) -> None:
-    counts: list[int] = []
-    received: list[int] = []
     async with Channel[int](channel_name, backend=RedisBackend(redis_url)) as channel:
         subscriber = await channel.subscribe(buffer_size=1, overflow="block")
-
-        async def publish() -> None:
-            counts.extend([await channel.publish(number) for number in range(MESSAGES)])
-
-        with anyio.fail_after(15):
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(consume_slowly, subscriber, received)
-                tasks.start_soon(publish)
+        counts, received = await publish_to_a_slow_subscriber(channel, subscriber)
     assert counts == [1] * MESSAGES
     assert received == list(range(MESSAGES))
 
@@ -376,21 +384,12 @@ async def test_publish_counts_exactly_while_a_slow_subscriber_holds_it_back(
 async def test_publish_counts_none_for_another_processs_slow_subscriber(
     redis_url: str, channel_name: str
 ) -> None:
-    counts: list[int] = []
-    received: list[int] = []
     backend = RedisBackend(redis_url)
     async with (
         Channel[int](channel_name, backend=backend) as reading,
         Channel[int](channel_name, backend=backend) as publishing,
     ):
         subscriber = await reading.subscribe(buffer_size=1, overflow="block")
-
-        async def publish() -> None:
-            counts.extend([await publishing.publish(number) for number in range(MESSAGES)])
-
-        with anyio.fail_after(15):
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(consume_slowly, subscriber, received)
-                tasks.start_soon(publish)
+        counts, received = await publish_to_a_slow_subscriber(publishing, subscriber)
     assert counts == [0] * MESSAGES
     assert received == list(range(MESSAGES))
