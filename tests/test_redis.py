@@ -247,6 +247,40 @@ async def test_a_channel_over_redis_must_be_opened(redis_url: str, channel_name:
         await channel.subscribe(since="0")
 
 
+async def test_append_publishes_one_message_without_a_channel_and_returns_its_id(
+    redis_url: str, channel_name: str
+) -> None:
+    backend = RedisBackend(redis_url)
+    async with Channel[Any](channel_name, backend=backend) as channel:
+        subscriber = await channel.subscribe("order.*")
+        entry_id = await backend.append(channel_name, {"n": 1}, "order.placed", {"k": "v"})
+        with anyio.fail_after(10):
+            message = await subscriber.receive()
+    assert message.id == entry_id
+    assert (message.data, message.topic, dict(message.metadata)) == (
+        {"n": 1},
+        "order.placed",
+        {"k": "v"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "match"),
+    [
+        (("bad name", 1), ValueError, r"invalid channel name 'bad name': contains whitespace"),
+        (("orders", 1, "order.*"), ValueError, r"invalid topic 'order.\*'"),
+        (("orders", 1, None, ["k"]), TypeError, r"metadata must be a mapping, not list"),
+        (("orders", object()), TypeError, r"cannot encode a message for channel 'orders'"),
+    ],
+)
+async def test_append_refuses_bad_input_before_connecting(
+    arguments: tuple[Any, ...], error: type[Exception], match: str
+) -> None:
+    backend = RedisBackend(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    with pytest.raises(error, match=match):
+        await backend.append(*arguments)
+
+
 # -- other processes ---------------------------------------------------------------------
 
 PUBLISHER = """
@@ -394,6 +428,10 @@ def test_bad_options_are_refused() -> None:
         RedisBackend(codec="json")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"invalid claim_idle 0: must be a finite number > 0"):
         RedisBackend(claim_idle=0)
+    with pytest.raises(ValueError, match=r"invalid connect_timeout -1: must be a finite number"):
+        RedisBackend(connect_timeout=-1)
+    with pytest.raises(TypeError, match=r"connect_timeout must be a number of seconds, not str"):
+        RedisBackend(connect_timeout="10")  # type: ignore[arg-type]
     assert repr(RedisBackend()) == (
         "RedisBackend('redis://localhost:6379/0', maxlen=10000, codec=JsonCodec())"
     )
