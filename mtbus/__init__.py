@@ -5,29 +5,29 @@ Everything public is importable from here; the submodules are private.
 
 from __future__ import annotations
 
-from ._background import EmitHandle as EmitHandle
-from ._batch import Batch as Batch
-from ._channel import Channel as Channel
-from ._channel import ChannelStatistics as ChannelStatistics
-from ._emitter import EventEmitter as EventEmitter
-from ._event import Event as Event
-from ._event import EventPriority as EventPriority
-from ._exceptions import ChannelClosedError as ChannelClosedError
-from ._exceptions import ChannelError as ChannelError
-from ._exceptions import ChannelFullError as ChannelFullError
-from ._exceptions import ChannelGapError as ChannelGapError
-from ._exceptions import EventEmitError as EventEmitError
-from ._exceptions import EventError as EventError
-from ._exceptions import EventHandlerError as EventHandlerError
-from ._exceptions import MessageDecodeError as MessageDecodeError
-from ._exceptions import MtbusError as MtbusError
-from ._message import Message as Message
-from ._publisher import Publisher as Publisher
-from ._publisher import PublisherBatch as PublisherBatch
-from ._publisher import PublisherStatistics as PublisherStatistics
-from ._subscriber import Overflow as Overflow
-from ._subscriber import Subscriber as Subscriber
-from ._subscriber import SubscriberStatistics as SubscriberStatistics
+from ._channel._channel import Channel as Channel
+from ._channel._channel import ChannelStatistics as ChannelStatistics
+from ._channel._publisher import Publisher as Publisher
+from ._channel._publisher import PublisherBatch as PublisherBatch
+from ._channel._publisher import PublisherStatistics as PublisherStatistics
+from ._channel._subscriber import Overflow as Overflow
+from ._channel._subscriber import Subscriber as Subscriber
+from ._channel._subscriber import SubscriberStatistics as SubscriberStatistics
+from ._core._event import Event as Event
+from ._core._event import EventPriority as EventPriority
+from ._core._exceptions import ChannelClosedError as ChannelClosedError
+from ._core._exceptions import ChannelError as ChannelError
+from ._core._exceptions import ChannelFullError as ChannelFullError
+from ._core._exceptions import ChannelGapError as ChannelGapError
+from ._core._exceptions import EventEmitError as EventEmitError
+from ._core._exceptions import EventError as EventError
+from ._core._exceptions import EventHandlerError as EventHandlerError
+from ._core._exceptions import MessageDecodeError as MessageDecodeError
+from ._core._exceptions import MtbusError as MtbusError
+from ._core._message import Message as Message
+from ._emitter._background import EmitHandle as EmitHandle
+from ._emitter._batching import Batch as Batch
+from ._emitter._event_emitter import EventEmitter as EventEmitter
 
 __all__ = (
     "Batch",

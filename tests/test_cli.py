@@ -12,8 +12,8 @@ import redis
 from redis_server import free_port
 
 from mtbus import Message
-from mtbus._cli import main
-from mtbus._remote import describe
+from mtbus._cli._main import main
+from mtbus._cli._remote import describe
 from mtbus.backends import RedisBackend
 
 
@@ -90,7 +90,7 @@ ROOT = Path(__file__).parent.parent
 
 def run_cli(*argv: str, code: str = "") -> subprocess.CompletedProcess[str]:
     """``mtbus *argv`` in a child process (after running *code* there), waited for."""
-    program = f"import sys\n{code}\nfrom mtbus._cli import main\nsys.exit(main(sys.argv[1:]))"
+    program = f"import sys\n{code}\nfrom mtbus._cli._main import main\nsys.exit(main(sys.argv[1:]))"
     return subprocess.run(
         [sys.executable, "-c", program, *argv],
         capture_output=True,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-# Tests for mtbus._topics: name/pattern validation and the wildcard TopicMatcher.
+# Tests for mtbus._core._topics: name/pattern validation and the wildcard TopicMatcher.
 import re
 
 import pytest
@@ -8,7 +8,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from reference import ref_matches
 
-from mtbus._topics import TopicMatcher, has_wildcard, validate_name, validate_pattern
+from mtbus._core._topics import TopicMatcher, has_wildcard, validate_name, validate_pattern
 
 # --------------------------------------------------------------------------------------------
 # Table-driven matching

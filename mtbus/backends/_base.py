@@ -9,9 +9,9 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskStatus
 
-    from .._exceptions import ChannelError
-    from .._message import Message
-    from .._subscriber import Subscriber
+    from .._channel._subscriber import Subscriber
+    from .._core._exceptions import ChannelError
+    from .._core._message import Message
 
 
 #: One message on its way to a backend: ``(topic, data, metadata)``, already checked.

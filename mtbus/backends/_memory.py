@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import ChannelError
+from .._core._exceptions import ChannelError
 from ._base import send_each
 
 if TYPE_CHECKING:
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskStatus
 
-    from .._subscriber import Subscriber
+    from .._channel._subscriber import Subscriber
     from ._base import ChannelPort, Record
 
 

@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import anyio
 
-from .._checks import check_count, check_metadata, check_seconds
-from .._exceptions import (
+from .._core._checks import check_count, check_metadata, check_seconds
+from .._core._exceptions import (
     ChannelClosedError,
     ChannelError,
     ChannelFullError,
     ChannelGapError,
     MessageDecodeError,
 )
-from .._message import NO_METADATA, Message
-from .._topics import validate_name
+from .._core._message import NO_METADATA, Message
+from .._core._topics import validate_name
 from ._codecs import Codec, JsonCodec, safe_codecs
 from ._connections import RedisClient
 from ._redis_groups import GroupMember, check_group_options, default_consumer
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup, TaskStatus
 
-    from .._subscriber import Subscriber
+    from .._channel._subscriber import Subscriber
     from ._base import ChannelPort, Record
 
 _logger = logging.getLogger("mtbus")

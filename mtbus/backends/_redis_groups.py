@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._exceptions import ChannelGapError, MessageDecodeError
+from .._core._exceptions import ChannelGapError, MessageDecodeError
 from ._resp import ReplyError
 from ._streams import (
     BATCH,
@@ -37,7 +37,7 @@ from ._streams import (
 if TYPE_CHECKING:
     from anyio.abc import TaskStatus
 
-    from .._subscriber import Subscriber
+    from .._channel._subscriber import Subscriber
     from ._redis import RedisLink
 
 _members_named = itertools.count()  # the members given a default consumer name in this process

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 import anyio
 
-from .._topics import TopicMatcher
+from .._core._topics import TopicMatcher
 from ._resp import ReplyError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .._subscriber import Subscriber
+    from .._channel._subscriber import Subscriber
 
 _logger = logging.getLogger("mtbus")
 

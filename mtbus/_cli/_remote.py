@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._channel import Channel
+from .._channel._channel import Channel
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ._message import Message
-    from .backends import RedisBackend
+    from .._core._message import Message
+    from ..backends import RedisBackend
 
 
 async def listen(

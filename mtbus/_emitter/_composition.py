@@ -14,17 +14,17 @@ import weakref
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._checks import check_count
-from ._core import EmitterCore
-from ._event import Event, EventPriority
-from ._exceptions import DownstreamErrors, EventEmitError, EventHandlerError
+from .._core._checks import check_count
+from .._core._event import Event, EventPriority
+from .._core._exceptions import DownstreamErrors, EventEmitError, EventHandlerError
+from .._core._topics import validate_pattern
+from ._dispatch import EmitterCore
 from ._listener import Listener
-from ._topics import validate_pattern
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from ._emitter import EventEmitter
+    from ._event_emitter import EventEmitter
 
 logger = logging.getLogger("mtbus")
 
@@ -146,7 +146,7 @@ class Composition(EmitterCore):
         :raises ~mtbus.EventEmitError: if the pipe would create a cycle, or either
             emitter is closed
         """
-        from ._emitter import EventEmitter
+        from ._event_emitter import EventEmitter
 
         if not isinstance(other, EventEmitter):
             raise TypeError(
@@ -345,7 +345,7 @@ def _derive(
     shown: Callable[..., Any],
     forwarder: _Forwarder,
 ) -> EventEmitter:
-    from ._emitter import EventEmitter
+    from ._event_emitter import EventEmitter
 
     key = "#" if event_name is None else validate_pattern(event_name, "event name or pattern")
     parent._check_open("derive an emitter from it")

@@ -18,19 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._checks import check_metadata
-from ._event import Event
-from ._exceptions import DownstreamErrors, EventEmitError, EventHandlerError
+from .._core._checks import check_metadata
+from .._core._event import Event
+from .._core._exceptions import DownstreamErrors, EventEmitError, EventHandlerError
+from .._core._topics import validate_name
 from ._listener import describe
 from ._registry import Registry
 from ._scopes import hold
-from ._topics import validate_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from ._background import Background
-    from ._derived import Links
+    from ._composition import Links
     from ._listener import Listener
     from ._registry import Plan
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from contextvars import Token
 
-    from ._core import EmitterCore
-    from ._event import Event
+    from .._core._event import Event
+    from ._dispatch import EmitterCore
 
 _scopes: ContextVar[tuple[Scope, ...]] = ContextVar("mtbus_scopes", default=())
 

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from .._core._exceptions import MtbusError
+from ..backends import RedisBackend
 from ._demo import run_demo
-from ._exceptions import MtbusError
 from ._remote import listen, publish
-from .backends import RedisBackend
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -5,13 +5,13 @@ from __future__ import annotations
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
 
-from ._core import EmitterCore
-from ._event import Event
-from ._exceptions import EventEmitError, EventHandlerError
+from .._core._event import Event
+from .._core._exceptions import EventEmitError, EventHandlerError
+from .._core._topics import TopicMatcher, validate_pattern
+from ._dispatch import EmitterCore
 from ._listener import batch_event
 from ._registry import run_order
 from ._scopes import Scope, hold, innermost
-from ._topics import TopicMatcher, validate_pattern
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import anyio.lowlevel
 
-from ._checks import check_count, check_metadata, check_seconds
-from ._core import EmitterCore
-from ._event import Event, EventPriority
-from ._exceptions import EventHandlerError
+from .._core._checks import check_count, check_metadata, check_seconds
+from .._core._event import Event, EventPriority
+from .._core._exceptions import EventHandlerError
+from .._core._topics import validate_name
+from ._dispatch import EmitterCore
 from ._listener import Listener
 from ._scopes import leave_scopes
-from ._topics import validate_name
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping

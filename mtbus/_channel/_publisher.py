@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import anyio
 
+from .._core._checks import check_count, check_metadata, check_seconds
+from .._core._message import NO_METADATA, Message
+from .._core._topics import validate_name
 from ._channel import Channel
-from ._checks import check_count, check_metadata, check_seconds
-from ._message import NO_METADATA, Message
-from ._topics import validate_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Generic, Literal, Protocol, Self, TypeVar, get
 
 import anyio
 
-from ._exceptions import ChannelClosedError
+from .._core._exceptions import ChannelClosedError
 
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from .._core._message import Message
     from ._channel import Channel
-    from ._message import Message
 
 T = TypeVar("T")
 

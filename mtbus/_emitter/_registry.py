@@ -5,7 +5,7 @@ from __future__ import annotations
 from itertools import count, groupby
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._topics import TopicMatcher, has_wildcard, validate_name
+from .._core._topics import TopicMatcher, has_wildcard, validate_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable

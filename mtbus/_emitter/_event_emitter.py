@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import anyio
 
+from .._core._event import Event, EventPriority
+from .._core._topics import validate_pattern
 from ._background import BackgroundWork
-from ._batch import Batching
-from ._derived import Composition
-from ._event import Event, EventPriority
+from ._batching import Batching
+from ._composition import Composition
 from ._listener import Listener, check_condition, check_handler, check_priority
-from ._topics import validate_pattern
 
 if TYPE_CHECKING:
-    from ._core import ErrorHook
+    from ._dispatch import ErrorHook
     from ._listener import Condition, Handler
 
 HandlerT = TypeVar("HandlerT", bound="Handler")

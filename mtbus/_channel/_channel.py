@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 
 import anyio
 
-from ._checks import check_count, check_metadata
-from ._exceptions import ChannelClosedError, ChannelError, ChannelFullError, ChannelGapError
-from ._message import NO_METADATA, Message
+from .._core._checks import check_count, check_metadata
+from .._core._exceptions import ChannelClosedError, ChannelError, ChannelFullError, ChannelGapError
+from .._core._message import NO_METADATA, Message
+from .._core._topics import TopicMatcher, validate_name, validate_pattern
+from ..backends import MemoryBackend
+from ..backends._resp import redact
 from ._subscriber import OVERFLOW_POLICIES, REFUSED, Overflow, Subscriber
-from ._topics import TopicMatcher, validate_name, validate_pattern
-from .backends import MemoryBackend
-from .backends._resp import redact
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
-    from .backends import Backend, Deliver, Record
+    from ..backends import Backend, Deliver, Record
 
 T = TypeVar("T")
 

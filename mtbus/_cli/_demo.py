@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.lowlevel
 
-from ._emitter import EventEmitter
-from ._event import Event, EventPriority
+from .._core._event import Event, EventPriority
+from .._emitter._event_emitter import EventEmitter
 
 if TYPE_CHECKING:
     from collections.abc import Callable

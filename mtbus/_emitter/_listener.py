@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import anyio.to_thread
 
-from ._event import Event, EventPriority
+from .._core._event import Event, EventPriority
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable

@@ -1,0 +1,1 @@
+"""The ``mtbus`` command: the demo, and ``listen``/``publish`` over Redis. The top floor."""
