@@ -25,9 +25,9 @@ from ._core._exceptions import EventHandlerError as EventHandlerError
 from ._core._exceptions import MessageDecodeError as MessageDecodeError
 from ._core._exceptions import MtbusError as MtbusError
 from ._core._message import Message as Message
-from ._emitter._background import EmitHandle as EmitHandle
 from ._emitter._batching import Batch as Batch
 from ._emitter._event_emitter import EventEmitter as EventEmitter
+from ._emitter._tasks import EmitHandle as EmitHandle
 
 __all__ = (
     "Batch",

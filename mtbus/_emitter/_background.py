@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
@@ -14,108 +14,10 @@ from .._core._exceptions import EventHandlerError
 from .._core._topics import validate_name
 from ._dispatch import EmitterCore
 from ._listener import Listener
-from ._scopes import leave_scopes
+from ._tasks import Background, EmitHandle
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
-    from types import TracebackType
-
-    from anyio.abc import TaskGroup
-
-
-class EmitHandle:
-    """A background emit started by ``emit_after``, ``emit_periodic`` or ``emit_nowait``.
-
-    :ivar name: the event name it emits
-    :ivar emitted: how many emits it has completed so far
-    """
-
-    __slots__ = ("_finished", "_running", "_scope", "emitted", "name")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.emitted = 0
-        self._scope = anyio.CancelScope()
-        self._finished = anyio.Event()
-        #: True while an emit is dispatching: a normal exit of ``async with`` lets it finish.
-        self._running = False
-
-    def cancel(self) -> None:
-        """Cancel it: a pending emit never happens, a running dispatch is cancelled.
-
-        Cancelling a finished handle does nothing.
-        """
-        self._scope.cancel()
-
-    @property
-    def cancelled(self) -> bool:
-        """Whether it was cancelled (by :meth:`cancel`, or when its emitter stopped it)."""
-        return self._scope.cancel_called
-
-    @property
-    def done(self) -> bool:
-        """Whether it has finished: completed, cancelled, or failed."""
-        return self._finished.is_set()
-
-    async def wait(self) -> None:
-        """Wait until it has finished (completed, cancelled, or failed)."""
-        await self._finished.wait()
-
-    def __repr__(self) -> str:
-        state = "cancelled" if self.cancelled else "done" if self.done else "pending"
-        return f"<EmitHandle {self.name!r} {state} emitted={self.emitted}>"
-
-
-class Background:
-    """The task group of an emitter's ``async with`` block, and the handles running in it."""
-
-    __slots__ = ("closing", "group", "handles")
-
-    def __init__(self) -> None:
-        self.group: TaskGroup = anyio.create_task_group()
-        self.handles: set[EmitHandle] = set()
-        #: Set when the block ends normally: timers stop, running dispatches finish.
-        self.closing = False
-
-    def cancel_all(self) -> None:
-        for handle in list(self.handles):
-            handle.cancel()
-
-    def start(
-        self,
-        handle: EmitHandle,
-        job: Callable[[EmitHandle], Awaitable[None]],
-        *,
-        waits: bool,
-    ) -> EmitHandle:
-        if waits and self.closing:
-            handle.cancel()
-        handle._running = not waits  # an emit_nowait counts as running from the start
-        self.handles.add(handle)
-        self.group.start_soon(self._run, handle, job)
-        return handle
-
-    async def _run(self, handle: EmitHandle, job: Callable[[EmitHandle], Awaitable[None]]) -> None:
-        leave_scopes()  # never held back by the batch or suppression of the scheduling task
-        try:
-            with handle._scope:
-                await job(handle)
-        finally:
-            self.handles.discard(handle)
-            handle._finished.set()
-
-    async def stop(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        if exc_type is None:
-            self.closing = True
-            for handle in list(self.handles):
-                if not handle._running:
-                    handle.cancel()
-        return await self.group.__aexit__(exc_type, exc, traceback)
+    from collections.abc import Callable, Mapping
 
 
 class BackgroundWork(EmitterCore):
@@ -123,40 +25,28 @@ class BackgroundWork(EmitterCore):
 
     __slots__ = ()
 
-    async def __aenter__(self) -> Self:
-        """Start the task group that :meth:`emit_after`, :meth:`emit_periodic` and
-        :meth:`emit_nowait` run in.
+    # -- the part's lifecycle, driven by EventEmitter's ``async with`` and close() ------
 
-        When the block ends normally, pending :meth:`emit_after` emits and further ticks of
-        :meth:`emit_periodic` are cancelled, while dispatches already under way (every
-        :meth:`emit_nowait` among them) finish first. When it raises or is cancelled,
-        everything is cancelled. A background emit that fails in strict mode raises its
-        :exc:`~mtbus.EventHandlerError` out of the block, in an exception group.
-
-        :raises RuntimeError: if the emitter is already in an ``async with`` block
-        :raises ~mtbus.EventEmitError: if the emitter is closed
-        """
+    async def _start_background(self) -> None:
         if self._background is not None:
             raise RuntimeError("emitter is already in an 'async with' block")
         self._check_open("start background work on it")
         background = Background()
         await background.group.__aenter__()
         self._background = background
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
+    async def _stop_background(self, *, failed: bool) -> None:
         background = self._background
         if background is None:  # pragma: no cover - only reachable by calling it by hand
             raise RuntimeError("emitter is not in an 'async with' block")
         try:
-            return await background.stop(exc_type, exc, traceback)
+            await background.stop(failed=failed)
         finally:
             self._background = None
+
+    def _cancel_background(self) -> None:
+        if self._background is not None:
+            self._background.cancel_all()
 
     def emit_after(
         self,

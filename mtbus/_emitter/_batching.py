@@ -95,7 +95,7 @@ class Batching(EmitterCore):
         return len(replayed)
 
 
-class Batch(Scope):
+class Batch(Scope[EmitterCore]):
     """An open (or finished) :meth:`~mtbus.EventEmitter.batch_operations` block.
 
     :ivar discarded: the events this block threw away because it raised (or was
@@ -158,7 +158,7 @@ class Batch(Scope):
         return f"<Batch events={len(self.events)} discarded={len(self.discarded)}>"
 
 
-class _Suppression(Scope):
+class _Suppression(Scope[EmitterCore]):
     __slots__ = ("_matcher", "events")
 
     def __init__(self, emitter: EmitterCore, name: str | None) -> None:

@@ -12,42 +12,23 @@ from __future__ import annotations
 import logging
 import weakref
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from .._core._checks import check_count
 from .._core._event import Event, EventPriority
 from .._core._exceptions import DownstreamErrors, EventEmitError, EventHandlerError
 from .._core._topics import validate_pattern
 from ._dispatch import EmitterCore
+from ._links import Links
 from ._listener import Listener
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from ._event_emitter import EventEmitter
-
 logger = logging.getLogger("mtbus")
 
-EmitterT = TypeVar("EmitterT", bound="EventEmitter")
-
-
-class Links:
-    """An emitter's place in a graph of derived emitters and pipes."""
-
-    __slots__ = ("buffers", "children", "pipes", "self_ref", "size", "upstream")
-
-    def __init__(self) -> None:
-        #: Live derived children (weakly) and the forwarding listener of each, on this emitter.
-        self.children: dict[weakref.ref[EventEmitter], Listener] = {}
-        #: Pipes out of this emitter: the target and the forwarding listener, on this emitter.
-        self.pipes: list[tuple[EventEmitter, Listener]] = []
-        #: For a derived emitter: the listener on its parent that feeds it, and a weak
-        #: reference to itself (the parent's key for it).
-        self.upstream: Listener | None = None
-        self.self_ref: weakref.ref[EventEmitter] | None = None
-        #: For a ``buffer()`` emitter: its size, and the events held per name.
-        self.size = 0
-        self.buffers: dict[str, list[Event[Any]]] = {}
+EmitterT = TypeVar("EmitterT", bound=EmitterCore)
+ComposingT = TypeVar("ComposingT", bound="Composition")
 
 
 class Composition(EmitterCore):
@@ -59,7 +40,7 @@ class Composition(EmitterCore):
         self,
         predicate: Callable[[Event[Any]], Any],
         event_name: str | None = None,
-    ) -> EventEmitter:
+    ) -> Self:
         """A new emitter that receives this one's events for which *predicate* is true.
 
         The derived emitter is fed by a :attr:`~mtbus.EventPriority.MONITOR` listener on this
@@ -83,7 +64,7 @@ class Composition(EmitterCore):
         self,
         transform: Callable[[Event[Any]], Any],
         event_name: str | None = None,
-    ) -> EventEmitter:
+    ) -> Self:
         """A new emitter that receives ``transform(event)`` for this one's events.
 
         *transform* returns the :class:`~mtbus.Event` to deliver, and may change its name,
@@ -98,7 +79,7 @@ class Composition(EmitterCore):
         _check_callable(transform, "transform")
         return _derive(self, event_name, "map transform", transform, _Map(transform))
 
-    def buffer(self, size: int, event_name: str | None = None) -> EventEmitter:
+    def buffer(self, size: int, event_name: str | None = None) -> Self:
         """A new emitter that receives this one's events in lists of *size*, per name.
 
         Every *size* events of one name, the derived emitter emits one event of that name
@@ -146,9 +127,7 @@ class Composition(EmitterCore):
         :raises ~mtbus.EventEmitError: if the pipe would create a cycle, or either
             emitter is closed
         """
-        from ._event_emitter import EventEmitter
-
-        if not isinstance(other, EventEmitter):
+        if not isinstance(other, EmitterCore):
             raise TypeError(
                 f"can only pipe to an EventEmitter, not {type(other).__name__}: {other!r}"
             )
@@ -164,11 +143,11 @@ class Composition(EmitterCore):
             key, forwarder, priority=EventPriority.MONITOR, role="pipe", callback=forwarder
         )
         forwarder.listener = listener
-        self._registry.add(listener)
+        self._add_listener(listener)
         _links_of(self).pipes.append((other, listener))
         return other
 
-    def unpipe(self, other: EventEmitter | None = None) -> int:
+    def unpipe(self, other: EmitterCore | None = None) -> int:
         """Stop forwarding to *other* (every pipe to it), or to every pipe target.
 
         :return: how many pipes were removed
@@ -176,67 +155,49 @@ class Composition(EmitterCore):
         links = self._links
         if links is None:
             return 0
-        kept: list[tuple[EventEmitter, Listener]] = []
+        kept: list[tuple[EmitterCore, Listener]] = []
         for target, listener in links.pipes:
             if other is None or target is other:
-                self._registry.discard(listener)
+                self._remove_listener(listener)
             else:
                 kept.append((target, listener))
         removed = len(links.pipes) - len(kept)
         links.pipes = kept
         return removed
 
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
+    # -- the part's teardown, driven by EventEmitter.close() and aclose() ---------------
 
-    def close(self) -> None:
-        """Close this emitter: detach it from its parent, and close what derives from it.
-
-        Every handler and pipe is removed, background work started with ``async with`` is
-        cancelled, and events held by a :meth:`buffer` are dropped (with a warning on the
-        ``mtbus`` logger: use :meth:`aclose` to deliver them first). Registering on or
-        emitting to a closed emitter raises :exc:`~mtbus.EventEmitError`. Closing twice
-        does nothing.
-        """
-        if self._closed:
-            return
-        self._closed = True
-        self._regate()
-        links, parent = self._links, self._parent
-        self._parent = None
-        if links is not None:
-            if parent is not None:
-                _detach(parent, links)
-            for child_ref in list(links.children):
-                child = child_ref()
-                if child is not None:
-                    child.close()
-            links.children.clear()
-            links.pipes.clear()
-            dropped = sum(map(len, links.buffers.values()))
-            if dropped:
-                logger.warning(
-                    "buffer closed with %d undelivered events (await flush() or aclose() "
-                    "to deliver them)",
-                    dropped,
-                )
-            links.buffers.clear()
-        self._registry.clear()
-        if self._background is not None:
-            self._background.cancel_all()
-
-    async def aclose(self) -> None:
-        """Deliver everything buffered in this emitter and what derives from it, then close."""
-        await self.flush()
+    def _derived(self) -> list[Self]:
+        """The live emitters derived from this one (each made by ``type(self)``)."""
         links = self._links
-        if links is not None:
-            for child_ref in list(links.children):
-                child = child_ref()
-                if child is not None:
-                    await child.aclose()
-        self.close()
+        if links is None:
+            return []
+        children = [reference() for reference in list(links.children)]
+        return [cast("Self", child) for child in children if child is not None]
+
+    def _unlink(self) -> list[Self]:
+        """Leave the graph: detach from the parent, drop the pipes and what buffers hold.
+
+        :return: the emitters derived from this one, for the caller to close in turn
+        """
+        links, parent = self._links, self._parent
+        self._set_parent(None)
+        if links is None:
+            return []
+        children = self._derived()
+        if parent is not None:
+            _detach(parent, links)
+        links.children.clear()
+        links.pipes.clear()
+        dropped = sum(map(len, links.buffers.values()))
+        if dropped:
+            logger.warning(
+                "buffer closed with %d undelivered events (await flush() or aclose() "
+                "to deliver them)",
+                dropped,
+            )
+        links.buffers.clear()
+        return children
 
 
 # -- forwarders: the callbacks of the listeners that feed derived emitters and pipes -------
@@ -246,14 +207,14 @@ class _Forwarder:
     __slots__ = ("child",)
 
     def __init__(self) -> None:
-        self.child: weakref.ref[EventEmitter] | None = None
+        self.child: weakref.ref[EmitterCore] | None = None
 
     async def __call__(self, event: Event[Any]) -> None:
         child = None if self.child is None else self.child()
         if child is not None and not child._closed:
             await self.forward(child, event)
 
-    async def forward(self, child: EventEmitter, event: Event[Any]) -> None:
+    async def forward(self, child: EmitterCore, event: Event[Any]) -> None:
         raise NotImplementedError
 
 
@@ -264,7 +225,7 @@ class _Filter(_Forwarder):
         super().__init__()
         self.predicate = predicate
 
-    async def forward(self, child: EventEmitter, event: Event[Any]) -> None:
+    async def forward(self, child: EmitterCore, event: Event[Any]) -> None:
         keep = self.predicate(event)
         if isawaitable(keep):
             keep = await keep
@@ -279,7 +240,7 @@ class _Map(_Forwarder):
         super().__init__()
         self.transform = transform
 
-    async def forward(self, child: EventEmitter, event: Event[Any]) -> None:
+    async def forward(self, child: EmitterCore, event: Event[Any]) -> None:
         result = self.transform(event)
         if isawaitable(result):
             result = await result
@@ -293,7 +254,7 @@ class _Map(_Forwarder):
 class _Buffer(_Forwarder):
     __slots__ = ()
 
-    async def forward(self, child: EventEmitter, event: Event[Any]) -> None:
+    async def forward(self, child: EmitterCore, event: Event[Any]) -> None:
         links = _links_of(child)
         held = links.buffers.setdefault(event.name, [])
         held.append(event)
@@ -309,7 +270,7 @@ class _Buffer(_Forwarder):
 class _Pipe:
     __slots__ = ("listener", "source", "target")
 
-    def __init__(self, source: weakref.ref[Composition], target: EventEmitter) -> None:
+    def __init__(self, source: weakref.ref[Composition], target: EmitterCore) -> None:
         self.source = source
         self.target = target
         self.listener: Listener | None = None
@@ -326,7 +287,7 @@ class _Pipe:
         return f"<pipe to {_label(self.target)}>"
 
 
-async def _send(target: EventEmitter, event: Event[Any]) -> None:
+async def _send(target: EmitterCore, event: Event[Any]) -> None:
     if target._closed:
         return
     try:
@@ -339,23 +300,21 @@ async def _send(target: EventEmitter, event: Event[Any]) -> None:
 
 
 def _derive(
-    parent: EmitterCore,
+    parent: ComposingT,
     event_name: str | None,
     role: str,
     shown: Callable[..., Any],
     forwarder: _Forwarder,
-) -> EventEmitter:
-    from ._event_emitter import EventEmitter
-
+) -> ComposingT:
     key = "#" if event_name is None else validate_pattern(event_name, "event name or pattern")
     parent._check_open("derive an emitter from it")
-    child = EventEmitter(concurrent=parent._concurrent, strict=parent._strict)
-    child_ref = weakref.ref(child, _forget_child(weakref.ref(parent)))
+    child = type(parent)(concurrent=parent._concurrent, strict=parent._strict)
+    child_ref: weakref.ref[EmitterCore] = weakref.ref(child, _forget_child(weakref.ref(parent)))
     forwarder.child = child_ref
     listener = Listener(key, shown, priority=EventPriority.MONITOR, role=role, callback=forwarder)
-    parent._registry.add(listener)
+    parent._add_listener(listener)
     _links_of(parent).children[child_ref] = listener
-    child._parent = parent
+    child._set_parent(parent)
     child_links = _links_of(child)
     child_links.upstream = listener
     child_links.self_ref = child_ref
@@ -364,27 +323,27 @@ def _derive(
 
 def _forget_child(
     parent_ref: weakref.ref[EmitterCore],
-) -> Callable[[weakref.ref[EventEmitter]], None]:
+) -> Callable[[weakref.ref[EmitterCore]], None]:
     """The weakref callback that removes a collected child's listener from its parent."""
 
-    def forget(child_ref: weakref.ref[EventEmitter]) -> None:
+    def forget(child_ref: weakref.ref[EmitterCore]) -> None:
         parent = parent_ref()
         if parent is not None and parent._links is not None:
             listener = parent._links.children.pop(child_ref, None)
             if listener is not None:
-                parent._registry.discard(listener)
+                parent._remove_listener(listener)
 
     return forget
 
 
-def _detach(parent: EmitterCore, links: Links) -> None:
+def _detach(parent: EmitterCore, links: Links[EmitterCore]) -> None:
     if links.upstream is not None:
-        parent._registry.discard(links.upstream)
+        parent._remove_listener(links.upstream)
     if parent._links is not None and links.self_ref is not None:
         parent._links.children.pop(links.self_ref, None)
 
 
-def _links_of(emitter: EmitterCore) -> Links:
+def _links_of(emitter: EmitterCore) -> Links[EmitterCore]:
     links = emitter._links
     if links is None:
         links = emitter._links = Links()

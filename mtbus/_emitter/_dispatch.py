@@ -29,10 +29,10 @@ from ._scopes import hold
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from ._background import Background
-    from ._composition import Links
+    from ._links import Links
     from ._listener import Listener
     from ._registry import Plan
+    from ._tasks import Background
 
 logger = logging.getLogger("mtbus")
 
@@ -77,7 +77,8 @@ class EmitterCore:
         self._holding = 0
         #: A derived emitter's parent, held strongly (``None`` for other emitters).
         self._parent: EmitterCore | None = None
-        self._links: Links | None = None
+        #: The parts' own state, made when first needed: composition's and background work's.
+        self._links: Links[EmitterCore] | None = None
         self._background: Background | None = None
 
     async def emit(
@@ -291,9 +292,36 @@ class EmitterCore:
         if failed is not None and (self._strict if strict is None else strict):
             raise EventHandlerError(failed, tuple(errors))
 
+    # -- what the parts may change, and how ---------------------------------------------
+
     def _check_open(self, action: str) -> None:
         if self._closed:
             raise EventEmitError(f"emitter is closed: cannot {action}")
+
+    def _start_holding(self) -> None:
+        """A batch or suppression opened on this emitter: emits must look for it."""
+        self._holding += 1
+        self._regate()
+
+    def _stop_holding(self) -> None:
+        self._holding -= 1
+        self._regate()
+
+    def _add_listener(self, listener: Listener) -> None:
+        self._registry.add(listener)
+
+    def _remove_listener(self, listener: Listener) -> None:
+        self._registry.discard(listener)
+
+    def _set_parent(self, parent: EmitterCore | None) -> None:
+        """Report failures to *parent*'s ``on_error`` hooks too (a derived emitter's)."""
+        self._parent = parent
+
+    def _shut(self) -> None:
+        """Refuse every emit and registration from now on, and forget every handler."""
+        self._closed = True
+        self._regate()
+        self._registry.clear()
 
     def _regate(self) -> None:
         """Point emit at the plan cache, or at ``_NO_PLANS`` while it must hold events."""

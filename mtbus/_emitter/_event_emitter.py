@@ -1,15 +1,17 @@
 """The :class:`EventEmitter`: instance-scoped handlers, run in priority order on each emit.
 
-The class is assembled from one part per job: :class:`~mtbus._core.EmitterCore` (state,
-``emit`` and dispatch), then composition (``_derived``), batches and suppression
-(``_batch``) and background work (``_background``). This module adds registration,
-queries, hooks and ``wait_for``.
+The class is assembled from one part per job: ``EmitterCore`` (``_dispatch``: the shared
+state, ``emit`` and dispatch), then composition (``_composition``), batches and suppression
+(``_batching``) and background work (``_background``). Each part changes the core's state
+through the core's methods only, and exposes its own teardown; this module adds
+registration, queries, hooks and ``wait_for``, and owns the lifecycle (``async with``,
+``close``, ``aclose``), which drives those teardowns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
 
 import anyio
 
@@ -21,6 +23,8 @@ from ._composition import Composition
 from ._listener import Listener, check_condition, check_handler, check_priority
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from ._dispatch import ErrorHook
     from ._listener import Condition, Handler
 
@@ -62,6 +66,63 @@ class EventEmitter(Composition, Batching, BackgroundWork):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} listeners={self.listener_count()}>"
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        """Start the task group that :meth:`emit_after`, :meth:`emit_periodic` and
+        :meth:`emit_nowait` run in.
+
+        When the block ends normally, pending :meth:`emit_after` emits and further ticks of
+        :meth:`emit_periodic` are cancelled, while dispatches already under way (every
+        :meth:`emit_nowait` among them) finish first. When it raises or is cancelled,
+        everything is cancelled, and the block's exception leaves it as itself. A
+        background emit that fails (in strict mode) ends only itself: its handlers'
+        failures were logged and passed to the ``on_error`` hooks, and its
+        :attr:`EmitHandle.error <mtbus.EmitHandle.error>` holds the
+        :exc:`~mtbus.EventHandlerError`.
+
+        :raises RuntimeError: if the emitter is already in an ``async with`` block
+        :raises ~mtbus.EventEmitError: if the emitter is closed
+        """
+        await self._start_background()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._stop_background(failed=exc_type is not None)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Close this emitter: detach it from its parent, and close what derives from it.
+
+        Every handler and pipe is removed, background work started with ``async with`` is
+        cancelled, and events held by a :meth:`buffer` are dropped (with a warning on the
+        ``mtbus`` logger: use :meth:`aclose` to deliver them first). Registering on or
+        emitting to a closed emitter raises :exc:`~mtbus.EventEmitError`. Closing twice
+        does nothing.
+        """
+        if self._closed:
+            return
+        self._shut()
+        for child in self._unlink():
+            child.close()
+        self._cancel_background()
+
+    async def aclose(self) -> None:
+        """Deliver everything buffered in this emitter and what derives from it, then close."""
+        await self.flush()
+        for child in self._derived():
+            await child.aclose()
+        self.close()
 
     # -- registration ------------------------------------------------------------------
 

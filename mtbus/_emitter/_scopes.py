@@ -3,31 +3,45 @@
 An open batch or suppression is a *scope*, pushed onto a context variable for as long as its
 ``async with`` block runs. So it holds back the emits of the task that opened it, and of tasks
 started from inside the block, but not emits made concurrently by other tasks. An emitter
-only looks here while one of its scopes is open somewhere (its ``_holding`` count is then
-non-zero; see ``EmitterCore._regate``).
+only looks here while one of its scopes is open somewhere (it counts them, through
+:meth:`Holder._start_holding` and :meth:`Holder._stop_holding`).
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from contextvars import Token
 
     from .._core._event import Event
-    from ._dispatch import EmitterCore
 
-_scopes: ContextVar[tuple[Scope, ...]] = ContextVar("mtbus_scopes", default=())
+_scopes: ContextVar[tuple[Scope[Any], ...]] = ContextVar("mtbus_scopes", default=())
 
 
-class Scope:
+class Holder(Protocol):
+    """What a scope needs of its emitter: to be told while it holds events back."""
+
+    def _check_open(self, action: str) -> None: ...
+
+    def _start_holding(self) -> None: ...
+
+    def _stop_holding(self) -> None: ...
+
+
+HolderT = TypeVar("HolderT", bound=Holder)
+
+
+class Scope(Generic[HolderT]):
+    """An open batch or suppression of one emitter, in the task that opened it."""
+
     __slots__ = ("_token", "emitter", "open")
 
-    def __init__(self, emitter: EmitterCore) -> None:
+    def __init__(self, emitter: HolderT) -> None:
         self.emitter = emitter
         self.open = False
-        self._token: Token[tuple[Scope, ...]] | None = None
+        self._token: Token[tuple[Scope[Any], ...]] | None = None
 
     def take(self, event: Event[Any], concurrent: bool | None, strict: bool | None) -> bool:
         """Hold *event* back if this scope wants it; say whether it did."""
@@ -39,20 +53,16 @@ class Scope:
         self.emitter._check_open("open a batch or suppression on it")
         self._token = _scopes.set((*_scopes.get(), self))
         self.open = True
-        self.emitter._holding += 1
-        self.emitter._regate()
+        self.emitter._start_holding()
 
     def _exit(self) -> None:
         self.open = False
         if self._token is not None:
             _scopes.reset(self._token)
-        self.emitter._holding -= 1
-        self.emitter._regate()
+        self.emitter._stop_holding()
 
 
-def hold(
-    emitter: EmitterCore, event: Event[Any], concurrent: bool | None, strict: bool | None
-) -> bool:
+def hold(emitter: Holder, event: Event[Any], concurrent: bool | None, strict: bool | None) -> bool:
     """Let the innermost scope of *emitter* open in this task take *event*, if one wants it."""
     for scope in reversed(_scopes.get()):
         if scope.open and scope.emitter is emitter and scope.take(event, concurrent, strict):
@@ -65,8 +75,11 @@ def leave_scopes() -> None:
     _scopes.set(())
 
 
-def innermost(emitter: EmitterCore) -> Scope | None:
+def innermost(emitter: Holder) -> Scope[Any] | None:
+    """The innermost scope of *emitter* open in this task, if any."""
+    found: Scope[Any] | None = None
     for scope in reversed(_scopes.get()):
         if scope.open and scope.emitter is emitter:
-            return scope
-    return None
+            found = scope
+            break
+    return found
