@@ -1,6 +1,19 @@
 """mtbus: an anyio-native in-process event bus.
 
-Everything public is importable from here; the submodules are private.
+Everything public is importable from here (and backends from ``mtbus.backends``); the
+submodules are private. The package is built in floors, each importing only those below it:
+
+- ``_core``: the floor. Event and topic names and patterns, ``Event``, ``Message``, argument
+  checks and exceptions: plain data and pure functions.
+- ``_emitter``: the ``EventEmitter``, assembled from parts (dispatch, composition, batches,
+  background work) that share one core.
+- ``backends``: where a channel's messages travel (memory, Redis); they see a channel and
+  its subscribers only through the ports in ``backends._base``. Beside ``_emitter``: neither
+  imports the other.
+- ``_channel``: ``Channel``, ``Subscriber`` and ``Publisher``, on top of a backend.
+- ``_cli``: the ``mtbus`` command, on top of everything.
+
+``tests/test_layers.py`` reads the imports and fails on a cycle or an import that points up.
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ from ._core._exceptions import EventHandlerError as EventHandlerError
 from ._core._exceptions import MessageDecodeError as MessageDecodeError
 from ._core._exceptions import MtbusError as MtbusError
 from ._core._message import Message as Message
+from ._core._version import __version__ as __version__
 from ._emitter._batching import Batch as Batch
 from ._emitter._event_emitter import EventEmitter as EventEmitter
 from ._emitter._tasks import EmitHandle as EmitHandle

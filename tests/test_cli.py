@@ -11,6 +11,7 @@ import pytest
 import redis
 from redis_server import free_port
 
+import mtbus
 from mtbus import Message
 from mtbus._cli._main import main
 from mtbus._cli._remote import describe
@@ -50,6 +51,18 @@ def test_demo_runs_as_a_module_on_both_backends(backend: str) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "audit: 'order.shipped' completed" in result.stdout
+
+
+def test_version_is_the_packages_and_the_distributions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"mtbus {mtbus.__version__}\n"
+    assert mtbus.__version__ == version("mtbus")
 
 
 def test_unknown_command_exits_with_usage(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from .._core._exceptions import MtbusError
+from .._core._version import __version__
 from ..backends import RedisBackend
 from ._demo import run_demo
 from ._remote import listen, publish
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mtbus", description="mtbus command line")
+    parser.add_argument("--version", action="version", version=f"mtbus {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo", help="run a small order pipeline that shows priorities, wildcards and isolation"
