@@ -36,6 +36,10 @@ def notify(event: Event[str]) -> None:
     print(f"  notify: {event.data}")
 
 
+def show_heartbeat(event: Event[int]) -> None:
+    print(f"  heartbeat {event.data}")
+
+
 async def import_file(rows: list[str]) -> None:
     async with bus.batch_operations():
         for n, row in enumerate(rows, 1):
@@ -65,7 +69,7 @@ async def main() -> None:
 
     print("background work:")
     async with bus:
-        bus.on("heartbeat", lambda event: print(f"  heartbeat {event.data}"))
+        bus.on("heartbeat", show_heartbeat)
         beats = iter(range(1, 4))
         await bus.emit_periodic(0.001, "heartbeat", lambda: next(beats), max_count=3).wait()
         bus.emit_nowait("notify.ops", "import finished")

@@ -48,7 +48,11 @@ async def ship(event: Event[list[Event[dict[str, Any]]]]) -> None:
 
 
 totals: list[int] = []
-analytics.on("order.*", lambda event: totals.append(event.data["total"]))
+
+
+@analytics.on("order.*")
+def count(event: Event[dict[str, Any]]) -> None:
+    totals.append(event.data["total"])
 
 
 async def main() -> None:

@@ -25,15 +25,13 @@ ORDERS = 20
 
 async def shop(backend: RedisBackend, channel: str) -> None:
     """Publish the orders, each under its region's topic."""
-    async with Channel[dict[str, object]](channel, backend=backend) as orders:
+    async with Channel[dict[str, int]](channel, backend=backend) as orders:
         for number in range(ORDERS):
             region = "eu" if number % 2 else "us"
             await orders.publish({"order": number, "total": 10 * number}, f"order.{region}.placed")
 
 
-async def worker(
-    name: str, member: Subscriber[dict[str, object]], done: dict[str, list[object]]
-) -> None:
+async def worker(name: str, member: Subscriber[dict[str, int]], done: dict[str, list[int]]) -> None:
     """Charge orders until all of them are charged by somebody."""
     while sum(len(charged) for charged in done.values()) < ORDERS:
         with anyio.move_on_after(0.5):
@@ -44,11 +42,11 @@ async def worker(
 async def main() -> None:
     backend = RedisBackend(REDIS, maxlen=1_000)
     channel = f"orders-{uuid.uuid4().hex[:8]}"  # a fresh stream for every run
-    done: dict[str, list[object]] = {"worker-1": [], "worker-2": []}
+    done: dict[str, list[int]] = {"worker-1": [], "worker-2": []}
     async with (
-        Channel[dict[str, object]](channel, backend=backend) as first,
-        Channel[dict[str, object]](channel, backend=backend) as second,
-        Channel[dict[str, object]](channel, backend=backend) as auditor,
+        Channel[dict[str, int]](channel, backend=backend) as first,
+        Channel[dict[str, int]](channel, backend=backend) as second,
+        Channel[dict[str, int]](channel, backend=backend) as auditor,
     ):
         # The workers compete in the "billing" group; the auditor sees every European order.
         one = await first.subscribe("order.#", group="billing", consumer="1", buffer_size=2)
@@ -67,7 +65,7 @@ async def main() -> None:
         print(f"audit: saw European orders {first_three}, then stopped")
 
     # Later, a restarted auditor resumes right after the last order it saw.
-    async with Channel[dict[str, object]](channel, backend=backend) as auditor:
+    async with Channel[dict[str, int]](channel, backend=backend) as auditor:
         resumed = await auditor.subscribe("order.eu.*", since=cursor)
         rest = [(await resumed.receive()).data["order"] for _ in range(ORDERS // 2 - 3)]
         print(
