@@ -23,9 +23,9 @@ from ._channel._channel import ChannelStatistics as ChannelStatistics
 from ._channel._publisher import Publisher as Publisher
 from ._channel._publisher import PublisherBatch as PublisherBatch
 from ._channel._publisher import PublisherStatistics as PublisherStatistics
-from ._channel._subscriber import Overflow as Overflow
 from ._channel._subscriber import Subscriber as Subscriber
 from ._channel._subscriber import SubscriberStatistics as SubscriberStatistics
+from ._core._checks import Overflow as Overflow
 from ._core._event import Event as Event
 from ._core._event import EventPriority as EventPriority
 from ._core._exceptions import ChannelClosedError as ChannelClosedError

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskStatus
 
     from mtbus import Subscriber
+    from mtbus.backends import SubscriberPort
 
 pytestmark = pytest.mark.anyio
 
@@ -57,7 +58,7 @@ class RelayLink:
 
     async def attach(
         self,
-        subscriber: Subscriber[Any],
+        subscriber: SubscriberPort,
         *,
         since: str | None,
         group: str | None,
@@ -288,12 +289,12 @@ async def test_an_error_in_the_block_comes_out_as_it_is(
 
     with pytest.raises(LookupError, match=r"^the block's own$"):
         await fail_inside()
-    assert channel.is_closed
-    assert subscribers[0].is_closed
+    assert channel.closed
+    assert subscribers[0].closed
     with anyio.CancelScope() as scope:
         async with Channel[int](channel_name, backend=backend) as again:
             await again.subscribe()
             scope.cancel()
             await anyio.sleep_forever()
     assert scope.cancelled_caught
-    assert again.is_closed
+    assert again.closed

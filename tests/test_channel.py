@@ -104,6 +104,17 @@ async def test_every_subscriber_gets_the_same_immutable_message() -> None:
     assert repr(message) == "Message(data={'x': 1}, topic='a', metadata={'source': 1})"
 
 
+async def test_subscribers_and_messages_are_covariant() -> None:
+    # What mypy checks here: like anyio's receive streams, a Subscriber[bool] is a
+    # Subscriber[int] (whoever consumes ints can consume bools), and so are its messages.
+    channel = Channel[bool]("flags")
+    flags: Subscriber[bool] = await channel.subscribe()
+    numbers: Subscriber[int] = flags
+    await channel.publish(True)
+    message: Message[int] = await numbers.receive()
+    assert message.data == 1
+
+
 # -- receiving ---------------------------------------------------------------------------
 
 
@@ -209,7 +220,7 @@ async def test_closing_delivers_what_was_queued_then_raises() -> None:
     await channel.publish(1)
     await channel.publish(2)
     await channel.close()
-    assert subscriber.is_closed
+    assert subscriber.closed
     assert [(await subscriber.receive()).data, subscriber.receive_nowait().data] == [1, 2]
     with pytest.raises(ChannelClosedError, match="is closed and every queued message was received"):
         await subscriber.receive()
@@ -231,7 +242,7 @@ async def test_a_closed_channel_refuses_publishing_and_subscribing() -> None:
     channel = Channel[int]("events")
     await channel.close()
     await channel.close()  # idempotent
-    assert channel.is_closed
+    assert channel.closed
     with pytest.raises(ChannelClosedError, match="cannot publish to <Channel 'events'"):
         await channel.publish(1)
     with pytest.raises(ChannelClosedError, match="cannot publish"):
@@ -243,8 +254,8 @@ async def test_a_closed_channel_refuses_publishing_and_subscribing() -> None:
 async def test_async_with_channel_closes_it() -> None:
     async with Channel[int]("events") as channel:
         subscriber = await channel.subscribe()
-    assert channel.is_closed
-    assert subscriber.is_closed
+    assert channel.closed
+    assert subscriber.closed
 
 
 async def test_unsubscribe_stops_new_messages_and_keeps_the_queued_ones() -> None:
@@ -265,20 +276,21 @@ async def test_async_with_subscriber_unsubscribes_on_exit_even_when_cancelled() 
             assert channel.subscriber_count == 1
             await subscriber.receive()
     assert channel.subscriber_count == 0
-    assert subscriber.is_closed
+    assert subscriber.closed
 
 
 async def test_channel_unsubscribe_is_the_same_as_subscriber_unsubscribe() -> None:
     channel = Channel[int]("events")
     subscriber = await channel.subscribe("a.*")
-    await channel.unsubscribe(subscriber)
-    assert subscriber.is_closed
+    channel.unsubscribe(subscriber)  # a plain call: it never waits
+    assert subscriber.closed
+    channel.unsubscribe(subscriber)  # idempotent
     assert await channel.publish(1, topic="a.b") == 0
     other = Channel[int]("other")
     with pytest.raises(ValueError, match="is not a subscriber of <Channel 'other'"):
-        await other.unsubscribe(await channel.subscribe())
-    with pytest.raises(TypeError, match="expected a Subscriber, not str: 'me'"):
-        await channel.unsubscribe("me")  # type: ignore[arg-type]
+        other.unsubscribe(await channel.subscribe())
+    with pytest.raises(TypeError, match="subscriber must be a Subscriber, not str: 'me'"):
+        channel.unsubscribe("me")  # type: ignore[arg-type]
 
 
 async def test_max_subscribers_is_enforced_and_freed_by_unsubscribing() -> None:
@@ -351,6 +363,16 @@ def test_bad_channel_arguments(
         (["us*er"], ValueError, r"invalid topic pattern 'us\*er'"),
         ([5], TypeError, "topic pattern must be a str, not int: 5"),
         (5, TypeError, "topics must be a pattern or an iterable of patterns, not int: 5"),
+        (
+            b"b",
+            TypeError,
+            r"topics must be a pattern or an iterable of patterns, not bytes: b'b'",
+        ),
+        (
+            bytearray(b"b"),
+            TypeError,
+            r"topics must be a pattern or an iterable of patterns, not bytearray: bytearray",
+        ),
     ],
 )
 async def test_bad_topics_to_subscribe(topics: Any, error: type[Exception], message: str) -> None:

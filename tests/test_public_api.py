@@ -46,4 +46,7 @@ def test_backends_namespace_lists_exactly_its_public_names() -> None:
 
     public = {name for name in vars(backends) if not name.startswith("_")} - {"annotations"}
     assert set(backends.__all__) == public
+    assert sorted(backends.__all__) == list(backends.__all__)
     assert backends.MemoryBackend.__module__ == "mtbus.backends"
+    # The backend writer's interface: a backend knows channels and subscribers only by these.
+    assert {"Backend", "Link", "ChannelPort", "SubscriberPort", "Acknowledger"} <= public

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -17,8 +17,23 @@ from mtbus import (
     PublisherStatistics,
     Subscriber,
 )
+from mtbus.backends import MemoryBackend, RedisBackend
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def channel(request: pytest.FixtureRequest, channel_name: str) -> AsyncIterator[Channel[int]]:
+    """An open channel over each backend."""
+    if request.param == "memory":
+        backend: MemoryBackend | RedisBackend = MemoryBackend()
+    else:
+        backend = RedisBackend(request.getfixturevalue("redis_url"))
+    async with Channel[int](channel_name, backend=backend) as channel:
+        yield channel
 
 
 def queued(subscriber: Subscriber[Any]) -> list[tuple[str | None, Any]]:
@@ -150,7 +165,7 @@ async def test_background_flushing_publishes_when_batch_size_is_reached() -> Non
     with anyio.fail_after(5):
         async with Publisher(channel, default_topic="n", batch_size=3, flush_interval=60) as pub:
             for number in range(3):
-                pub.publish_nowait(number)
+                pub.publish_soon(number)
             assert pub.statistics().pending == 3
             first = await subscriber.receive()  # the flusher woke up because the batch filled
             assert pub.statistics().pending == 0
@@ -162,7 +177,7 @@ async def test_background_flushing_publishes_every_flush_interval() -> None:
     subscriber = await channel.subscribe()
     with anyio.fail_after(5):
         async with Publisher(channel, default_topic="n", batch_size=100, flush_interval=0.01) as p:
-            p.publish_nowait(1)
+            p.publish_soon(1)
             assert (await subscriber.receive()).data == 1
 
 
@@ -170,35 +185,43 @@ async def test_leaving_the_publisher_block_publishes_what_is_queued() -> None:
     channel = Channel[int]("events")
     subscriber = await channel.subscribe()
     async with Publisher(channel, default_topic="n", flush_interval=60) as publisher:
-        publisher.publish_nowait(1)
-        publisher.publish_nowait(2, topic="m", metadata={"k": "v"})
+        publisher.publish_soon(1)
+        publisher.publish_soon(2, topic="m", metadata={"k": "v"})
     assert queued(subscriber) == [("n", 1), ("m", 2)]
     assert publisher.statistics() == PublisherStatistics(published=2, failed=0, pending=0)
 
 
-async def test_background_failures_are_logged_and_counted(caplog: pytest.LogCaptureFixture) -> None:
+async def test_background_failures_are_logged_once_per_flush_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     channel = Channel[int]("events")
     publisher = Publisher(channel, default_topic="n", flush_interval=60)
     with caplog.at_level(logging.ERROR, logger="mtbus"):
         async with publisher:
-            publisher.publish_nowait(1)
+            for number in range(50):
+                publisher.publish_soon(number)
             await channel.close()
-    assert publisher.statistics() == PublisherStatistics(published=0, failed=1, pending=0)
-    assert "publishing to topic 'n' of <Channel 'events'" in caplog.text
-    assert "ChannelClosedError" in caplog.text
+    assert publisher.statistics() == PublisherStatistics(published=0, failed=50, pending=0)
+    [record] = caplog.records  # one for the flush, not one per message
+    assert record.getMessage() == (
+        "50 of 50 messages flushed to <Channel 'events' subscribers=0 closed> were not "
+        "published; the first (to topic 'n') failed with:"
+    )
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], ChannelClosedError)
 
 
-async def test_publish_nowait_needs_the_background_flusher() -> None:
+async def test_publish_soon_needs_the_background_flusher() -> None:
     publisher = Publisher(Channel[int]("events"))
     with pytest.raises(RuntimeError, match="use 'async with publisher:'"):
-        publisher.publish_nowait(1)
+        publisher.publish_soon(1)
     async with publisher:
         with pytest.raises(ValueError, match=r"invalid topic 'a\*'"):
-            publisher.publish_nowait(1, topic="a*")
+            publisher.publish_soon(1, topic="a*")
         with pytest.raises(RuntimeError, match="already running its background flusher"):
             await publisher.__aenter__()
     with pytest.raises(RuntimeError, match="use 'async with publisher:'"):
-        publisher.publish_nowait(1)
+        publisher.publish_soon(1)
 
 
 async def test_a_publish_failure_reaches_the_caller_and_is_counted() -> None:
@@ -241,3 +264,46 @@ def test_bad_publisher_arguments(
     channel = arguments.pop("channel")
     with pytest.raises(error, match=message):
         Publisher(channel, **arguments)
+
+
+# -- leaving ``async with publisher:`` -----------------------------------------------------
+
+
+class Stop(BaseException):
+    """A BaseException of the test's own (a real KeyboardInterrupt would stop pytest)."""
+
+
+@pytest.mark.parametrize("error", [KeyError("mine"), Stop("mine")], ids=["Exception", "Base"])
+async def test_the_block_s_own_exception_comes_out_unwrapped(
+    channel: Channel[int], error: BaseException
+) -> None:
+    subscriber = await channel.subscribe()
+    publisher = Publisher(channel, default_topic="n", flush_interval=60)
+
+    async def fail_inside() -> None:
+        async with publisher:
+            publisher.publish_soon(1)
+            raise error
+
+    with pytest.raises(type(error)) as caught:
+        await fail_inside()
+    assert caught.value is error  # itself, not inside an ExceptionGroup
+    # The flusher was cancelled: what it did not publish stays queued, for a later flush.
+    assert publisher.statistics() == PublisherStatistics(published=0, failed=0, pending=1)
+    assert await publisher.flush() == 1
+    with anyio.fail_after(5):
+        assert (await subscriber.receive()).data == 1
+
+
+async def test_cancelling_the_block_cancels_the_flusher(channel: Channel[int]) -> None:
+    publisher = Publisher(channel, default_topic="n", flush_interval=60)
+    with anyio.fail_after(5), anyio.CancelScope() as scope:
+        async with publisher:
+            publisher.publish_soon(1)
+            scope.cancel()
+            await anyio.sleep_forever()
+    assert scope.cancelled_caught
+    assert publisher.statistics().pending == 1
+    async with publisher:  # and the publisher can be entered again
+        pass
+    assert publisher.statistics() == PublisherStatistics(published=1, failed=0, pending=0)

@@ -464,9 +464,9 @@ async def test_leaving_the_channel_stops_every_reader(redis_url: str, channel_na
         await channel.publish(1)
         assert await receive(plain, 1) == [1]
     # Nothing is left running: the channel's task group has ended, subscribers are closed.
-    assert plain.is_closed
-    assert catching_up.is_closed
-    assert member.is_closed
+    assert plain.closed
+    assert catching_up.closed
+    assert member.closed
     assert [message.data async for message in catching_up] in ([], [1])
     with anyio.fail_after(5):
         await anyio.wait_all_tasks_blocked()

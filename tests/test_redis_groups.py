@@ -177,7 +177,7 @@ async def test_leaving_async_with_normally_acknowledges_the_message_in_hand(
         # Leaving acknowledged message 1; message 2 was still queued, so it stays pending
         # (another member claims it after claim_idle).
         assert pending_ids(raw, key, "g") == stream_ids(raw, key)[1:]
-        assert member.is_closed
+        assert member.closed
 
 
 async def test_a_message_whose_processing_raised_is_delivered_again(

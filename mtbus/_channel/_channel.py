@@ -3,29 +3,39 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import count
-from types import MappingProxyType
+from threading import get_ident
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 
 import anyio
+from anyio.lowlevel import checkpoint
 
-from .._core._checks import check_count, check_metadata
+from .._core._checks import (
+    check_buffer_size,
+    check_count,
+    check_instance,
+    check_overflow,
+    check_subscription,
+    check_topics,
+)
 from .._core._exceptions import ChannelClosedError, ChannelError, ChannelFullError, ChannelGapError
-from .._core._message import NO_METADATA, Message
-from .._core._topics import TopicMatcher, validate_name, validate_pattern
+from .._core._message import NO_METADATA, freeze_metadata, new_message
+from .._core._topics import TopicMatcher, validate_name
 from ..backends import MemoryBackend
 from ..backends._resp import redact
-from ._subscriber import OVERFLOW_POLICIES, REFUSED, Overflow, Subscriber
+from ._ports import ChannelAdapter, SubscriberAdapter
+from ._subscriber import CHECKPOINT_EVERY, FULL, PUBLISH_REMEDY, QUEUED, REFUSED, Subscriber
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Coroutine, Iterable, Mapping
     from types import TracebackType
 
     from anyio.abc import TaskGroup
 
-    from ..backends import Backend, Deliver, Record
+    from .._core._checks import Overflow
+    from .._core._message import Message
+    from ..backends import Backend, Record
 
 T = TypeVar("T")
 
@@ -34,8 +44,6 @@ ROUTE_CACHE_SIZE = 4096
 
 # The pattern a subscriber without topics is filed under: it matches every topic.
 _EVERY_TOPIC = "#"
-
-_new_message = tuple.__new__  # builds a Message without its Python-level __new__
 
 _logger = logging.getLogger("mtbus")
 
@@ -79,12 +87,18 @@ class Channel(Generic[T]):
     :param backend: where messages travel (default: a :class:`~mtbus.backends.MemoryBackend`);
         a backend that talks to a server (:class:`~mtbus.backends.RedisBackend`) needs
         ``async with channel:`` around the channel's use, which connects and disconnects
+
+    Like anyio's streams, a channel belongs to one event loop: use it from the loop's
+    thread (from another thread, through :func:`anyio.from_thread.run`). A call from
+    another thread that would wake a task waiting on one of its subscribers raises
+    :exc:`RuntimeError` before it changes anything.
     """
 
     __slots__ = (
         "__weakref__",
         "_buffer_size",
         "_closed",
+        "_countdown",
         "_fanned_out",
         "_gaps",
         "_link",
@@ -112,12 +126,14 @@ class Channel(Generic[T]):
         backend: Backend | None = None,
     ) -> None:
         self._name = validate_name(name, kind="channel name")
-        self._buffer_size = _check_buffer_size(buffer_size)
-        self._overflow = _check_overflow(overflow)
+        self._buffer_size = check_buffer_size(buffer_size)
+        self._overflow = check_overflow(overflow)
         if max_subscribers is not None:
             check_count(max_subscribers, "max_subscribers", minimum=1)
         self._max_subscribers = max_subscribers
         self._closed = False
+        # In-memory publishes left before the next one checkpoints (as in Subscriber.receive).
+        self._countdown = CHECKPOINT_EVERY - 1
         self._published = 0
         self._gaps = 0
         self._lost = 0
@@ -130,7 +146,15 @@ class Channel(Generic[T]):
         self._matcher: TopicMatcher[Subscriber[T]] = TopicMatcher()
         # topic (None: broadcast) -> the subscribers it reaches, in subscription order
         self._routes: dict[str | None, tuple[Subscriber[T], ...]] = {}
-        self._link = _check_backend(backend).connect(_Port(self))
+        port = ChannelAdapter(
+            self._name,
+            deliver=self._deliver,
+            deliver_to=self._deliver_to,
+            admit=self._admit,
+            route=self._subscribers_for,
+            report=self._report,
+        )
+        self._link = _check_backend(backend).connect(port)
         self._send = self._link.send
 
     def __repr__(self) -> str:
@@ -148,7 +172,7 @@ class Channel(Generic[T]):
         return len(self._subscribers)
 
     @property
-    def is_closed(self) -> bool:
+    def closed(self) -> bool:
         """Whether :meth:`close` was called."""
         return self._closed
 
@@ -201,26 +225,21 @@ class Channel(Generic[T]):
             or its backend cannot honour *since* or *group*
         :raises TypeError, ValueError: if a pattern, size, policy or option is not valid
         """
-        patterns = _check_topics(topics)
-        size = self._buffer_size if buffer_size is None else _check_buffer_size(buffer_size)
-        policy = self._overflow if overflow is None else _check_overflow(overflow)
-        for option, value in (("since", since), ("group", group), ("consumer", consumer)):
-            if value is not None and not isinstance(value, str):
-                raise TypeError(
-                    f"{option} must be a str or None, not {type(value).__name__}: {value!r}"
-                )
-        if consumer is not None and group is None:
-            raise ValueError(f"consumer={consumer!r} needs a group")
+        patterns = check_topics(topics)
+        size = self._buffer_size if buffer_size is None else check_buffer_size(buffer_size)
+        policy = self._overflow if overflow is None else check_overflow(overflow)
+        check_subscription(since, group, consumer)
         if self._closed:
             raise ChannelClosedError(f"cannot subscribe to {self!r}: it is closed")
         if self._max_subscribers is not None and len(self._subscribers) >= self._max_subscribers:
             raise ChannelError(
                 f"cannot subscribe to {self!r}: it has max_subscribers={self._max_subscribers}"
             )
-        subscriber = Subscriber(self, patterns, size, policy, next(self._sequence))
+        subscriber: Subscriber[T] = Subscriber(self, patterns, size, policy, next(self._sequence))
         self._subscribers[subscriber] = None
+        port = SubscriberAdapter(subscriber)
         try:
-            if await self._link.attach(subscriber, since=since, group=group, consumer=consumer):
+            if await self._link.attach(port, since=since, group=group, consumer=consumer):
                 self._admit(subscriber)
         except BaseException:
             subscriber.unsubscribe()
@@ -234,11 +253,14 @@ class Channel(Generic[T]):
             self._matcher.add(pattern, subscriber)
         self._routes.clear()
 
-    async def unsubscribe(self, subscriber: Subscriber[T]) -> None:
-        """Same as :meth:`Subscriber.unsubscribe <mtbus.Subscriber.unsubscribe>`; never waits."""
-        if not isinstance(subscriber, Subscriber):
-            kind = type(subscriber).__name__
-            raise TypeError(f"expected a Subscriber, not {kind}: {subscriber!r}")
+    def unsubscribe(self, subscriber: Subscriber[T]) -> None:
+        """Same as :meth:`Subscriber.unsubscribe <mtbus.Subscriber.unsubscribe>`; never waits.
+
+        :raises ValueError: if *subscriber* is another channel's
+        :raises RuntimeError: if called from another thread than the event loop's whose
+            tasks wait on *subscriber* (nothing changes then)
+        """
+        check_instance(subscriber, Subscriber, "subscriber")
         if subscriber._channel is not self:
             raise ValueError(f"{subscriber!r} is not a subscriber of {self!r}")
         subscriber.unsubscribe()
@@ -257,10 +279,11 @@ class Channel(Generic[T]):
         ``block`` policy the publisher waits for room in each full queue in turn; if it is
         cancelled while waiting, the subscribers already reached keep the message.
 
-        :param data: the payload
-        :param topic: a name like ``user.login`` (no wildcards); ``None`` broadcasts to
-            every subscriber
-        :param metadata: copied, read-only, into ``message.metadata``
+        In memory, publishing does not yield to the event loop unless it must wait for
+        room, except every 256th publish to the channel: that one makes a full checkpoint
+        first (where it may be cancelled, and other tasks run), so a publish loop still
+        notices cancellation and lets the subscribers' tasks run.
+
         Over a backend that leaves the process (Redis), publishing returns once the server
         has stored the message, and counts only this process's subscribers (the others
         are in other processes). Their queues get it from this process's reader a moment
@@ -268,6 +291,10 @@ class Channel(Generic[T]):
         holds the publisher (``block``) or fails it (``error``) as in memory. A subscriber
         created after publish returned never receives the message.
 
+        :param data: the payload
+        :param topic: a name like ``user.login`` (no wildcards); ``None`` broadcasts to
+            every subscriber
+        :param metadata: copied, read-only, into ``message.metadata``
         :return: (when awaited) how many subscribers the message was queued for (over
             Redis: this process's subscribers that matched when the server stored it; one
             that unsubscribes before this process's reader reaches the message is counted
@@ -278,6 +305,8 @@ class Channel(Generic[T]):
             policy had a full queue; every other subscriber still got the message
         :raises TypeError, ValueError: if *topic* is not a valid name or *metadata* not a
             mapping
+        :raises RuntimeError: (when awaited) if called from another thread than the event
+            loop's whose tasks wait on a subscriber it would wake; nothing is delivered then
         """
         # A plain method returning the delivery coroutine: one coroutine per publish.
         if self._closed:
@@ -294,7 +323,7 @@ class Channel(Generic[T]):
         return send(
             topic,
             data,
-            NO_METADATA if metadata is None else MappingProxyType(dict(check_metadata(metadata))),
+            NO_METADATA if metadata is None else freeze_metadata(metadata),
         )
 
     async def _publish_batch(
@@ -319,11 +348,7 @@ class Channel(Generic[T]):
             try:
                 if topic is not None:
                     validate_name(topic, kind="topic")
-                frozen = (
-                    NO_METADATA
-                    if metadata is None
-                    else MappingProxyType(dict(check_metadata(metadata)))
-                )
+                frozen = freeze_metadata(metadata)
             except (TypeError, ValueError) as error:
                 checked.append(error)
                 if stop_at_error:
@@ -360,9 +385,14 @@ class Channel(Generic[T]):
         Nothing more can be published or subscribed. Each subscriber can still receive what
         was queued for it, then its ``receive`` raises :exc:`~mtbus.ChannelClosedError`
         and its ``async for`` ends. A publisher waiting for room gets ``ChannelClosedError``.
+
+        :raises RuntimeError: if called from another thread than the event loop's whose
+            tasks wait on its subscribers (nothing changes then)
         """
         if self._closed:
             return
+        for subscriber in self._subscribers:
+            subscriber._check_thread(f"close {self!r}", "anyio.from_thread.run(channel.close)")
         self._closed = True
         subscribers = list(self._subscribers)
         self._subscribers.clear()
@@ -419,46 +449,77 @@ class Channel(Generic[T]):
 
         The common case runs here: every queue has room. The first full queue hands this
         subscriber and the rest to :meth:`_deliver_rest`, where the overflow policies apply.
+        Every :data:`CHECKPOINT_EVERY`-th call checkpoints first, before delivering anything.
         """
+        if self._countdown:
+            self._countdown -= 1
+        else:
+            await self._checkpoint()
         try:
             subscribers = self._routes[topic]
         except KeyError:
             subscribers = self._route(topic)
         self._published += 1
-        message: Message[Any] = _new_message(Message, (data, topic, metadata, id))
+        message: Message[Any] = new_message((data, topic, metadata, id))
         for subscriber in subscribers:
             # Subscriber._offer's common case, inlined: room in the queue.
             queue = subscriber._queue
             if len(queue) >= subscriber._capacity:
                 done = subscribers.index(subscriber)
-                return await self._deliver_rest(topic, message, subscribers[done:], done)
+                return await self._deliver_rest(topic, message, subscribers, done)
+            if subscriber._not_empty is not None:
+                if get_ident() != subscriber._thread:  # then nothing is delivered at all
+                    raise self._undo(message, subscribers, subscriber)
+                subscriber._wake_receivers()
             queue.append(message)
             subscriber._delivered += 1
-            if subscriber._not_empty is not None:
-                subscriber._wake_receivers()
         return len(subscribers)
+
+    async def _checkpoint(self) -> None:
+        """The periodic checkpoint of :meth:`_deliver`: other tasks run, cancellation acts."""
+        self._countdown = CHECKPOINT_EVERY - 1
+        await checkpoint()
+        if self._closed:  # meanwhile
+            raise ChannelClosedError(f"cannot publish to {self!r}: it is closed")
+
+    def _undo(
+        self, message: Message[Any], subscribers: tuple[Subscriber[T], ...], foreign: Subscriber[T]
+    ) -> RuntimeError:
+        """Take *message* back from the subscribers before *foreign* (whose waiting task runs
+        in another thread than this publish); return the error to raise."""
+        for subscriber in subscribers[: subscribers.index(foreign)]:
+            subscriber._queue.pop()  # the message, appended last: nothing ran since
+            subscriber._delivered -= 1
+        self._published -= 1
+        return foreign._foreign(f"publish to {self!r}", PUBLISH_REMEDY)
 
     async def _deliver_rest(
         self,
         topic: str | None,
         message: Message[Any],
         subscribers: tuple[Subscriber[T], ...],
-        delivered: int,
+        done: int,
     ) -> int:
-        """Offer *message* to *subscribers*, the first of them full, under their policies.
+        """Offer *message* to ``subscribers[done:]``, the first of them full, under their
+        policies (``subscribers[:done]`` have it already).
 
-        :param delivered: how many subscribers before these already queued it
         :return: how many subscribers queued it in all
         """
+        rest = subscribers[done:]
+        for subscriber in rest:
+            waited_on = subscriber._not_empty is not None or subscriber._not_full is not None
+            if waited_on and get_ident() != subscriber._thread:  # then nothing is delivered
+                raise self._undo(message, subscribers, subscriber)
+        delivered = done
         refused: list[Subscriber[T]] = []
         cut_short = False
-        for subscriber in subscribers:
+        for subscriber in rest:
             outcome = subscriber._offer(message)
-            if outcome == 1:
+            if outcome == QUEUED:
                 delivered += 1
             elif outcome == REFUSED:
                 refused.append(subscriber)
-            elif subscriber._overflow == "block":
+            elif outcome == FULL:
                 if await subscriber._put(message):
                     delivered += 1
                 else:
@@ -474,11 +535,11 @@ class Channel(Generic[T]):
 
     async def _deliver_to(self, subscriber: Subscriber[T], message: Message[T]) -> int:
         """Queue *message* for *subscriber* alone (a backend's catch-up or group reader)."""
-        if subscriber.is_closed:
+        if subscriber._closed:
             return 0
         self._published += 1
         outcome = subscriber._offer(message)
-        if outcome == 0 and subscriber._overflow == "block":
+        if outcome == FULL:
             return await subscriber._put(message)
         return max(outcome, 0)
 
@@ -490,6 +551,13 @@ class Channel(Generic[T]):
         else:
             self._undecodable += 1
         _logger.warning("%s: %s", self._name, error)
+
+    def _subscribers_for(self, topic: str | None) -> tuple[Subscriber[T], ...]:
+        """The subscribers a message on *topic* reaches now, in subscription order."""
+        try:
+            return self._routes[topic]
+        except KeyError:
+            return self._route(topic)
 
     def _route(self, topic: str | None) -> tuple[Subscriber[T], ...]:
         """Work out (and cache) which subscribers a topic reaches."""
@@ -519,35 +587,6 @@ def _subscription_order(subscriber: Subscriber[Any]) -> int:
     return subscriber.sequence
 
 
-def _check_topics(topics: object) -> tuple[str, ...] | None:
-    if topics is None:
-        return None
-    if isinstance(topics, str):
-        return (validate_pattern(topics, kind="topic pattern"),)
-    if not isinstance(topics, Iterable):
-        raise TypeError(
-            f"topics must be a pattern or an iterable of patterns, not "
-            f"{type(topics).__name__}: {topics!r}"
-        )
-    patterns = tuple(dict.fromkeys(validate_pattern(p, kind="topic pattern") for p in topics))
-    if not patterns:
-        raise ValueError("topics must not be empty: pass None to receive every message")
-    return patterns
-
-
-def _check_buffer_size(value: object) -> int:
-    return check_count(value, "buffer_size", minimum=0)
-
-
-def _check_overflow(value: object) -> Overflow:
-    if not isinstance(value, str):
-        raise TypeError(f"overflow must be a str, not {type(value).__name__}: {value!r}")
-    if value not in OVERFLOW_POLICIES:
-        choices = ", ".join(repr(policy) for policy in sorted(OVERFLOW_POLICIES))
-        raise ValueError(f"invalid overflow policy {value!r}: expected one of {choices}")
-    return cast("Overflow", value)
-
-
 def _check_backend(value: object) -> Backend:
     if value is None:
         return MemoryBackend()
@@ -564,37 +603,3 @@ def _check_backend(value: object) -> Backend:
             f"backend must be a Backend such as RedisBackend(url) or MemoryBackend(), not {shown}"
         )
     return cast("Backend", value)
-
-
-class _Port:
-    """What the channel's backend may call: delivery, admission and problem reports."""
-
-    __slots__ = ("_channel", "deliver")
-
-    def __init__(self, channel: Channel[Any]) -> None:
-        self._channel = channel
-        self.deliver: Deliver = channel._deliver
-
-    @property
-    def name(self) -> str:
-        return self._channel.name
-
-    def audience(self, topic: str | None) -> tuple[int, bool]:
-        channel = self._channel
-        try:
-            subscribers = channel._routes[topic]
-        except KeyError:
-            subscribers = channel._route(topic)
-        return len(subscribers), any(subscriber._buffer_size for subscriber in subscribers)
-
-    def deliver_to(
-        self, subscriber: Subscriber[Any], message: Message[Any]
-    ) -> Coroutine[Any, Any, int]:
-        return self._channel._deliver_to(subscriber, message)
-
-    def admit(self, subscriber: Subscriber[Any]) -> None:
-        if not subscriber.is_closed:
-            self._channel._admit(subscriber)
-
-    def report(self, error: ChannelError) -> None:
-        self._channel._report(error)

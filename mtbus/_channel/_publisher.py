@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import anyio
+from anyio.lowlevel import checkpoint
 
-from .._core._checks import check_count, check_metadata, check_seconds
-from .._core._message import NO_METADATA, Message
+from .._core._checks import check_batch_item, check_count, check_instance, check_seconds
+from .._core._message import Message, freeze_metadata, new_message
 from .._core._topics import validate_name
 from ._channel import Channel
 
@@ -32,7 +33,7 @@ class PublisherStatistics:
     :ivar published: messages it handed to the channel successfully
     :ivar failed: messages whose publishing raised (each one also logged, or raised to
         the caller)
-    :ivar pending: messages queued by :meth:`Publisher.publish_nowait`, not yet flushed
+    :ivar pending: messages queued by :meth:`Publisher.publish_soon`, not yet flushed
     """
 
     published: int
@@ -44,9 +45,12 @@ class Publisher(Generic[T]):
     """Publish to one channel with a default topic, in batches, or in the background.
 
     :meth:`publish` and :meth:`publish_batch` publish right away. Inside
-    ``async with publisher:``, :meth:`publish_nowait` queues a message and returns at once;
+    ``async with publisher:``, :meth:`publish_soon` queues a message and returns at once;
     a background task publishes what is queued every ``flush_interval`` seconds, or as soon
-    as ``batch_size`` messages are waiting, and leaving the block publishes the rest.
+    as ``batch_size`` messages are waiting, and leaving the block publishes the rest. If
+    the block raises (or is cancelled), the background task is cancelled, what it did not
+    publish stays queued (``statistics().pending``), and the block's exception comes out
+    as it is.
 
     :param channel: the channel to publish to
     :param default_topic: the topic used when a call gives none; ``None`` broadcasts
@@ -74,9 +78,7 @@ class Publisher(Generic[T]):
         batch_size: int = 100,
         flush_interval: float = 1.0,
     ) -> None:
-        if not isinstance(channel, Channel):
-            kind = type(channel).__name__
-            raise TypeError(f"channel must be a Channel, not {kind}: {channel!r}")
+        check_instance(channel, Channel, "channel")
         if default_topic is not None:
             validate_name(default_topic, kind="default_topic")
         check_count(batch_size, "batch_size", minimum=1)
@@ -141,15 +143,11 @@ class Publisher(Generic[T]):
             ``(data, topic, metadata)`` tuple
         """
         items = [
-            (item.data, item.topic, item.metadata) if isinstance(item, Message) else item
+            (item.data, item.topic, item.metadata)
+            if isinstance(item, Message)
+            else check_batch_item(item)
             for item in messages
         ]
-        for item in items:
-            if not isinstance(item, tuple) or len(item) != 3:
-                raise TypeError(
-                    f"publish_batch takes (data, topic, metadata) tuples or Messages, "
-                    f"not {type(item).__name__}: {item!r}"
-                )
         default = self._default_topic
         if default is not None:
             items = [
@@ -185,20 +183,23 @@ class Publisher(Generic[T]):
 
     # -- publishing in the background --------------------------------------------------
 
-    def publish_nowait(
+    def publish_soon(
         self, data: T, topic: str | None = None, metadata: Mapping[str, Any] | None = None
     ) -> None:
         """Queue one message for the background flusher and return at once.
 
-        Failures when it is published later are logged on the ``mtbus`` logger and
-        counted in :meth:`statistics` (``failed``).
+        Like anyio's ``start_soon``, it starts work that finishes later: the flusher
+        publishes the message within ``flush_interval`` seconds (sooner once ``batch_size``
+        messages wait). Failures then are logged on the ``mtbus`` logger (once per flush)
+        and counted in :meth:`statistics` (``failed``).
 
         :raises RuntimeError: outside ``async with publisher:``
-        :raises TypeError, ValueError: if *topic* is not a valid name
+        :raises TypeError, ValueError: if *topic* is not a valid name or *metadata* not a
+            mapping
         """
         if self._flushing is None:
             raise RuntimeError(
-                "publish_nowait needs the background flusher: use 'async with publisher:'"
+                "publish_soon needs the background flusher: use 'async with publisher:'"
             )
         self._pending.append(self._message(data, topic, metadata))
         if len(self._pending) >= self.batch_size and self._full is not None:
@@ -212,14 +213,14 @@ class Publisher(Generic[T]):
             topic = self._default_topic
         else:
             validate_name(topic, kind="topic")
-        frozen = NO_METADATA if metadata is None else dict(check_metadata(metadata))
-        return Message(data, topic, frozen)
+        return new_message((data, topic, freeze_metadata(metadata), None))
 
     async def flush(self) -> int:
-        """Publish every message queued by :meth:`publish_nowait` now, in order.
+        """Publish every message queued by :meth:`publish_soon` now, in order.
 
-        A message that fails is logged and counted, and the rest still go. If the flush is
-        cancelled, the messages it did not reach stay queued.
+        A message that fails is counted, and the rest still go; if any failed, one error is
+        logged for the flush (how many failed, and the first failure's traceback). If the
+        flush is cancelled, the messages it did not reach stay queued.
 
         :return: how many of them were published without error
         """
@@ -231,17 +232,23 @@ class Publisher(Generic[T]):
         finally:
             if len(outcomes) < len(pending):  # cancelled: what was not sent stays queued
                 self._pending[:0] = pending[len(outcomes) :]
-        failed = 0
-        for message, outcome in zip(pending, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                failed += 1
-                logger.error(
-                    "publishing to topic %r of %r failed",
-                    message.topic,
-                    self._channel,
-                    exc_info=outcome,
-                )
-        return len(outcomes) - failed
+        failures = [
+            (message, outcome)
+            for message, outcome in zip(pending, outcomes, strict=True)
+            if isinstance(outcome, Exception)
+        ]
+        if failures:
+            message, first = failures[0]
+            logger.error(
+                "%d of %d messages flushed to %r were not published; the first (to topic %r) "
+                "failed with:",
+                len(failures),
+                len(outcomes),
+                self._channel,
+                message.topic,
+                exc_info=first,
+            )
+        return len(outcomes) - len(failures)
 
     async def __aenter__(self) -> Self:
         if self._flushing is not None:
@@ -258,13 +265,23 @@ class Publisher(Generic[T]):
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         traceback: TracebackType | None,
-    ) -> bool | None:
+    ) -> None:
+        """Publish what is queued and stop the flusher; if the block raised (or was
+        cancelled), cancel the flusher instead, and let the block's exception out as it is."""
         group, self._flushing = self._flushing, None
-        if self._full is not None:
-            self._full.set()  # the flusher publishes what is left, and stops
-        return await group.__aexit__(exc_type, exc, traceback) if group is not None else None
+        if group is None:
+            return
+        if exc is None:
+            if self._full is not None:
+                self._full.set()  # the flusher publishes what is left, and stops
+        else:
+            group.cancel_scope.cancel()
+        # The block's own exception is not the flusher's: it propagates unwrapped, and only
+        # a failure of the flusher itself comes out of the task group (as in Channel).
+        await group.__aexit__(None, None, None)
 
     async def _flush_periodically(self, full: anyio.Event) -> None:
+        await checkpoint()  # cancelled here if the block raised before this task started
         while self._flushing is not None:
             with anyio.move_on_after(self.flush_interval):
                 await full.wait()

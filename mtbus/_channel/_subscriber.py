@@ -5,45 +5,50 @@ from __future__ import annotations
 import sys
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, Literal, Protocol, Self, TypeVar, get_args
+from threading import get_ident
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, Self, TypeVar
 
 import anyio
+from anyio.lowlevel import checkpoint
 
 from .._core._exceptions import ChannelClosedError
 
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from .._core._checks import Overflow
     from .._core._message import Message
-    from ._channel import Channel
+    from ..backends import Acknowledger
 
-T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
-#: What happens when a message reaches a subscriber whose queue is full.
-Overflow = Literal["block", "drop_oldest", "drop_newest", "error"]
-OVERFLOW_POLICIES: frozenset[str] = frozenset(get_args(Overflow))
+#: A receive loop (and, per channel, an in-memory publish loop) that never has to wait
+#: still makes a full checkpoint every this many calls: cancellation is noticed and other
+#: tasks get to run. Measured (docs/performance.md): the cost is the counter's (about 20 ns
+#: a call) plus a checkpoint's (5 to 10 µs) divided by this, so the largest count allowed.
+CHECKPOINT_EVERY: Final = 256
 
-# What Subscriber._offer answers when the queue is full under the "error" policy.
-REFUSED = -1
+# What Subscriber._offer answers: queued, dropped (drop_newest), refused (the "error"
+# policy), or full under the "block" policy (then the publisher waits with _put).
+QUEUED: Final = 1
+DROPPED: Final = 0
+REFUSED: Final = -1
+FULL: Final = -2
+
+#: How to publish from another thread than the event loop's.
+PUBLISH_REMEDY: Final = "anyio.from_thread.run(channel.publish, data)"
 
 
-class Acknowledger(Protocol):
-    """What a consumer-group subscriber tells the backend member that feeds it.
+class Owner(Protocol):
+    """What a subscriber knows of its channel (:class:`~mtbus.Channel`)."""
 
-    A member acknowledges a message once its consumer has *processed* it, so a consumer
-    that fails (or dies) leaves the message pending, to be delivered again.
-    """
-
-    def processed(self) -> None:
-        """The consumer is done with every message it has taken (it asks for the next)."""
+    @property
+    def name(self) -> str:
+        """The channel's name."""
         ...
 
-    def abandoned(self) -> None:
-        """The consumer failed on the messages it has taken: leave them unacknowledged."""
-        ...
-
-    async def acknowledge(self) -> None:
-        """Acknowledge every message taken so far, and wait until the backend has it."""
+    def _forget(self, subscriber: Subscriber[Any]) -> None:
+        """Stop routing to *subscriber* (it is unsubscribing)."""
         ...
 
 
@@ -66,7 +71,7 @@ class SubscriberStatistics:
     overflow: Overflow
 
 
-class Subscriber(Generic[T]):
+class Subscriber(Generic[T_co]):
     """The receiving end of a subscription: a FIFO queue the channel fills.
 
     Get one from :meth:`Channel.subscribe <mtbus.Channel.subscribe>`. Receive with
@@ -83,7 +88,13 @@ class Subscriber(Generic[T]):
     subscriber in one task.
 
     ``receive`` does not yield to the event loop when a message is waiting (like
-    :meth:`asyncio.Queue.get`): a consumer only waits when it must.
+    :meth:`asyncio.Queue.get`), except once every 256 calls, so that a receive loop over a
+    long backlog still notices cancellation and lets other tasks run.
+
+    Like anyio's streams, a subscriber belongs to one event loop: use it from the loop's
+    thread (from another thread, through :func:`anyio.from_thread.run_sync` or
+    :func:`anyio.from_thread.run`). A call from another thread that would wake a task
+    waiting on it raises :exc:`RuntimeError` before it changes anything.
     """
 
     __slots__ = (
@@ -93,6 +104,7 @@ class Subscriber(Generic[T]):
         "_capacity",
         "_channel",
         "_closed",
+        "_countdown",
         "_cursor",
         "_delivered",
         "_dropped",
@@ -100,13 +112,14 @@ class Subscriber(Generic[T]):
         "_not_full",
         "_overflow",
         "_queue",
+        "_thread",
         "_topics",
         "sequence",
     )
 
     def __init__(
         self,
-        channel: Channel[T],
+        channel: Owner,
         topics: tuple[str, ...] | None,
         buffer_size: int,
         overflow: Overflow,
@@ -118,13 +131,17 @@ class Subscriber(Generic[T]):
         self._buffer_size = buffer_size
         self._capacity = buffer_size or sys.maxsize
         self._overflow = overflow
-        self._queue: deque[Message[T]] = deque()
+        self._queue: deque[Message[T_co]] = deque()
         self._closed = False
         self._delivered = 0
         self._dropped = 0
-        # Created only while somebody waits: a receiver for a message, a publisher for room.
+        # Receives left before the next one checkpoints even though a message is waiting.
+        self._countdown = CHECKPOINT_EVERY - 1
+        # Created only while somebody waits: a receiver for a message, a publisher for room;
+        # _thread is the thread whose event loop runs the tasks waiting on them.
         self._not_empty: anyio.Event | None = None
         self._not_full: anyio.Event | None = None
+        self._thread = 0
         # The backend's consumer-group member feeding it, told what the consumer processed.
         self._acknowledger: Acknowledger | None = None
         #: The order of subscription within its channel (delivery visits subscribers in it).
@@ -153,7 +170,7 @@ class Subscriber(Generic[T]):
         return self._cursor
 
     @property
-    def is_closed(self) -> bool:
+    def closed(self) -> bool:
         """Whether it is unsubscribed (or its channel closed): no new messages will arrive."""
         return self._closed
 
@@ -165,38 +182,59 @@ class Subscriber(Generic[T]):
 
     # -- receiving ---------------------------------------------------------------------
 
-    async def receive(self) -> Message[T]:
+    async def receive(self) -> Message[T_co]:
         """Take the next message, waiting for one if none is queued.
 
         Cancelling a waiting ``receive`` loses nothing: a message is only taken off the
-        queue by the call that returns it. In a consumer group, calling it means the
-        message received before is processed: it is acknowledged.
+        queue by the call that returns it. A message that is waiting is returned without
+        yielding to the event loop, except every 256th time in a row: then ``receive``
+        makes a full checkpoint first (it may be cancelled there, and other tasks run). In
+        a consumer group, calling it means the message received before is processed: it is
+        acknowledged.
 
         :raises ~mtbus.ChannelClosedError: once it is unsubscribed (or its channel closed)
             and every queued message has been received
+        :raises RuntimeError: if called from another thread than the event loop's whose
+            tasks wait on this subscriber
         """
         if self._acknowledger is not None:
             self._acknowledger.processed()
         queue = self._queue
+        if queue and self._countdown:
+            self._countdown -= 1
+        else:
+            await self._wait_for_message()
+        if self._not_full is not None:
+            self._wake_publishers("anyio.from_thread.run(subscriber.receive)")
+        message = queue.popleft()
+        self._cursor = message.id
+        return message
+
+    async def _wait_for_message(self) -> None:
+        """Checkpoint, or wait until a message is queued (every way :meth:`receive` yields)."""
+        self._countdown = CHECKPOINT_EVERY - 1
+        queue = self._queue
+        if queue:
+            await checkpoint()
         while not queue:
             if self._closed:
                 raise self._drained()
             waiting = self._not_empty
             if waiting is None:
+                self._claim_thread("receive", "anyio.from_thread.run(subscriber.receive)")
                 waiting = self._not_empty = anyio.Event()
+            elif get_ident() != self._thread:
+                raise self._foreign("receive", "anyio.from_thread.run(subscriber.receive)")
             await waiting.wait()
-        message = queue.popleft()
-        self._cursor = message[3]
-        if self._not_full is not None:
-            self._wake_publishers()
-        return message
 
-    def receive_nowait(self) -> Message[T]:
-        """Take the next message if one is queued.
+    def receive_nowait(self) -> Message[T_co]:
+        """Take the next message if one is queued; never yields to the event loop.
 
         :raises anyio.WouldBlock: if no message is queued (and more may come)
         :raises ~mtbus.ChannelClosedError: once it is unsubscribed (or its channel closed)
             and every queued message has been received
+        :raises RuntimeError: if called from another thread than the event loop's whose
+            tasks wait on this subscriber
         """
         if self._acknowledger is not None:
             self._acknowledger.processed()
@@ -204,10 +242,10 @@ class Subscriber(Generic[T]):
             if self._closed:
                 raise self._drained()
             raise anyio.WouldBlock(f"no message waiting for {self!r}")
-        message = self._queue.popleft()
-        self._cursor = message[3]
         if self._not_full is not None:
-            self._wake_publishers()
+            self._wake_publishers("anyio.from_thread.run_sync(subscriber.receive_nowait)")
+        message = self._queue.popleft()
+        self._cursor = message.id
         return message
 
     async def acknowledge(self) -> None:
@@ -227,7 +265,7 @@ class Subscriber(Generic[T]):
     def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> Message[T]:
+    async def __anext__(self) -> Message[T_co]:
         try:
             return await self.receive()
         except ChannelClosedError:
@@ -240,8 +278,13 @@ class Subscriber(Generic[T]):
 
         What is already queued can still be received. A publisher blocked on this
         subscriber's full queue stops waiting for it.
+
+        :raises RuntimeError: if called from another thread than the event loop's whose
+            tasks wait on this subscriber (nothing changes then); from another thread, call
+            ``anyio.from_thread.run_sync(subscriber.unsubscribe)``
         """
         if not self._closed:
+            self._check_thread("unsubscribe", "anyio.from_thread.run_sync(subscriber.unsubscribe)")
             self._channel._forget(self)
             self._close()
 
@@ -265,42 +308,41 @@ class Subscriber(Generic[T]):
         finally:
             self.unsubscribe()
 
-    # -- what the channel calls --------------------------------------------------------
+    # -- what the channel (and its backend, through mtbus._channel._ports) calls --------
 
-    def _offer(self, message: Message[T]) -> int:
+    def _offer(self, message: Message[Any]) -> int:
         """Queue *message* if the overflow policy allows it without waiting.
 
-        :return: ``1`` if queued, ``0`` if dropped (``drop_newest``), :data:`REFUSED` under
-            the ``error`` policy; for ``block`` with a full queue, ``0`` means "wait with
-            :meth:`_put`"
+        :return: :data:`QUEUED`, :data:`DROPPED` (``drop_newest``), :data:`REFUSED` (the
+            ``error`` policy), or :data:`FULL` (``block``: wait with :meth:`_put`)
         """
         queue = self._queue
         if len(queue) < self._capacity:
-            queue.append(message)
-            self._delivered += 1
             if self._not_empty is not None:
                 self._wake_receivers()
-            return 1
+            queue.append(message)
+            self._delivered += 1
+            return QUEUED
         overflow = self._overflow
         if overflow == "drop_oldest":
             queue.popleft()
             queue.append(message)
             self._delivered += 1
             self._dropped += 1
-            return 1
-        if overflow != "block":
-            self._dropped += 1
-            return REFUSED if overflow == "error" else 0
-        return 0
+            return QUEUED
+        if overflow == "block":
+            return FULL
+        self._dropped += 1
+        return REFUSED if overflow == "error" else DROPPED
 
-    async def _put(self, message: Message[T]) -> int:
+    async def _put(self, message: Message[Any]) -> int:
         """Wait for room in the queue, then queue *message* (the ``block`` policy).
 
         :return: ``1`` if queued, ``0`` if the subscriber closed while waiting
         """
         if not await self._wait_for_room():
             return 0
-        return self._offer(message)
+        return max(self._offer(message), 0)
 
     async def _wait_for_room(self) -> bool:
         """Wait until its queue has room; ``False`` if it is (or gets) closed first."""
@@ -310,24 +352,60 @@ class Subscriber(Generic[T]):
                 return False
             waiting = self._not_full
             if waiting is None:
+                self._claim_thread(f"publish to {self._channel!r}", PUBLISH_REMEDY)
                 waiting = self._not_full = anyio.Event()
+            elif get_ident() != self._thread:
+                raise self._foreign(f"publish to {self._channel!r}", PUBLISH_REMEDY)
             await waiting.wait()
         return not self._closed
 
     def _close(self) -> None:
-        """Accept no more messages, and wake everyone waiting so they can see that."""
+        """Accept no more messages, and wake everyone waiting so they can see that.
+
+        The caller has checked the thread (:meth:`_check_thread`).
+        """
         self._closed = True
-        if self._not_empty is not None:
-            self._wake_receivers()
-        if self._not_full is not None:
-            self._wake_publishers()
+        waiting, self._not_empty = self._not_empty, None
+        if waiting is not None:
+            waiting.set()
+        waiting, self._not_full = self._not_full, None
+        if waiting is not None:
+            waiting.set()
+
+    # -- threads: waking a task is only safe from its event loop's thread --------------
+
+    def _check_thread(self, doing: str, remedy: str) -> None:
+        """Raise unless the tasks waiting on it (if any) run in this thread's event loop."""
+        if (self._not_empty is not None or self._not_full is not None) and (
+            get_ident() != self._thread
+        ):
+            raise self._foreign(doing, remedy)
+
+    def _claim_thread(self, doing: str, remedy: str) -> None:
+        """A task of this thread is about to wait on it: note the thread (and refuse a
+        second event loop while one waits already)."""
+        self._check_thread(doing, remedy)
+        self._thread = get_ident()
+
+    def _foreign(self, doing: str, remedy: str) -> RuntimeError:
+        """The error of a call from another thread than that of the tasks waiting on it."""
+        return RuntimeError(
+            f"cannot {doing} from another thread than that of the event loop where a task "
+            f"waits on {self!r}: use {remedy}"
+        )
 
     def _wake_receivers(self) -> None:
+        """Wake the tasks waiting for a message (called by a publisher in their thread)."""
+        if get_ident() != self._thread:
+            raise self._foreign(f"publish to {self._channel!r}", PUBLISH_REMEDY)
         waiting, self._not_empty = self._not_empty, None
         if waiting is not None:
             waiting.set()
 
-    def _wake_publishers(self) -> None:
+    def _wake_publishers(self, remedy: str) -> None:
+        """Wake the publishers waiting for room (called by a receiver in their thread)."""
+        if get_ident() != self._thread:
+            raise self._foreign("receive", remedy)
         waiting, self._not_full = self._not_full, None
         if waiting is not None:
             waiting.set()

@@ -9,11 +9,13 @@ straight to the local subscribers; :class:`RedisBackend` carries them over Redis
 
 from __future__ import annotations
 
+from ._base import Acknowledger as Acknowledger
 from ._base import Backend as Backend
 from ._base import ChannelPort as ChannelPort
 from ._base import Deliver as Deliver
 from ._base import Link as Link
 from ._base import Record as Record
+from ._base import SubscriberPort as SubscriberPort
 from ._base import send_each as send_each
 from ._codecs import Codec as Codec
 from ._codecs import JsonCodec as JsonCodec
@@ -24,6 +26,7 @@ from ._memory import MemoryBackend as MemoryBackend
 from ._redis import RedisBackend as RedisBackend
 
 __all__ = (
+    "Acknowledger",
     "Backend",
     "ChannelPort",
     "Codec",
@@ -34,6 +37,7 @@ __all__ = (
     "MsgpackCodec",
     "Record",
     "RedisBackend",
+    "SubscriberPort",
     "UnsafeCodecWarning",
     "UnsafePickleCodec",
     "send_each",

@@ -9,7 +9,6 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskStatus
 
-    from .._channel._subscriber import Subscriber
     from .._core._exceptions import ChannelError
     from .._core._message import Message
 
@@ -30,6 +29,67 @@ class Deliver(Protocol):
         /,
     ) -> Coroutine[Any, Any, int]:
         """Queue the record for every matching local subscriber; (awaited) how many that was."""
+        ...
+
+
+class Acknowledger(Protocol):
+    """What a consumer-group subscriber tells the backend member that feeds it
+    (:meth:`SubscriberPort.attach_acknowledger`).
+
+    A member acknowledges a message once its consumer has *processed* it, so a consumer
+    that fails (or dies) leaves the message pending, to be delivered again.
+    """
+
+    def processed(self) -> None:
+        """The consumer is done with every message it has taken (it asks for the next)."""
+        ...
+
+    def abandoned(self) -> None:
+        """The consumer failed on the messages it has taken: leave them unacknowledged."""
+        ...
+
+    async def acknowledge(self) -> None:
+        """Acknowledge every message taken so far, and wait until the backend has it."""
+        ...
+
+
+class SubscriberPort(Protocol):
+    """What a backend may know of, and do to, one subscriber (given to :meth:`Link.attach`).
+
+    Its queue is filled through :meth:`ChannelPort.deliver_to` (or the shared fan-out,
+    once admitted with :meth:`ChannelPort.admit`), never directly.
+    """
+
+    @property
+    def topics(self) -> tuple[str, ...] | None:
+        """The patterns it subscribed to, or ``None`` for every topic."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """Whether it is unsubscribed (or its channel closed): deliver nothing more."""
+        ...
+
+    @property
+    def pending(self) -> int:
+        """How many messages wait in its queue (delivered, not yet received)."""
+        ...
+
+    @property
+    def room(self) -> int:
+        """How many more messages its queue takes now (a very large number if unbounded)."""
+        ...
+
+    async def wait_for_room(self) -> bool:
+        """Wait until its queue has room; ``False`` if it is (or gets) closed first."""
+        ...
+
+    def start_at(self, cursor: str) -> None:
+        """Set its :attr:`~mtbus.Subscriber.cursor` (the ``since=`` position it starts after)."""
+        ...
+
+    def attach_acknowledger(self, acknowledger: Acknowledger) -> None:
+        """Have *acknowledger* told what its consumer processed (a consumer-group member)."""
         ...
 
 
@@ -55,12 +115,12 @@ class ChannelPort(Protocol):
         ...
 
     def deliver_to(
-        self, subscriber: Subscriber[Any], message: Message[Any]
+        self, subscriber: SubscriberPort, message: Message[Any]
     ) -> Coroutine[Any, Any, int]:
         """Queue *message* for one subscriber only, under its overflow policy; ``1`` if queued."""
         ...
 
-    def admit(self, subscriber: Subscriber[Any]) -> None:
+    def admit(self, subscriber: SubscriberPort) -> None:
         """Start routing the shared fan-out to *subscriber* (after its catch-up, say)."""
         ...
 
@@ -106,7 +166,7 @@ class Link(Protocol):
 
     async def attach(
         self,
-        subscriber: Subscriber[Any],
+        subscriber: SubscriberPort,
         *,
         since: str | None,
         group: str | None,

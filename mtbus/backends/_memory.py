@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._core._exceptions import ChannelError
 from ._base import send_each
@@ -12,8 +12,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskStatus
 
-    from .._channel._subscriber import Subscriber
-    from ._base import ChannelPort, Record
+    from ._base import ChannelPort, Record, SubscriberPort
 
 
 class MemoryBackend:
@@ -55,7 +54,7 @@ class _MemoryLink:
 
     async def attach(
         self,
-        subscriber: Subscriber[Any],
+        subscriber: SubscriberPort,
         *,
         since: str | None,
         group: str | None,

@@ -29,11 +29,11 @@ from .._core._exceptions import (
     ChannelGapError,
     MessageDecodeError,
 )
-from .._core._message import NO_METADATA, Message
+from .._core._message import NO_METADATA, Message, new_message
 from .._core._topics import validate_name
 from ._codecs import Codec, JsonCodec, safe_codecs
 from ._connections import RedisClient
-from ._redis_groups import GroupMember, check_group_options, default_consumer
+from ._redis_groups import GroupMember, default_consumer
 from ._resp import RedisAddress, ReplyError, ReplyTooLarge, pack, require_hiredis
 from ._streams import (
     BATCH,
@@ -58,12 +58,9 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup, TaskStatus
 
-    from .._channel._subscriber import Subscriber
-    from ._base import ChannelPort, Record
+    from ._base import ChannelPort, Record, SubscriberPort
 
 _logger = logging.getLogger("mtbus")
-
-_new_message = tuple.__new__
 
 STREAM_LENGTH_MAX: Final = 2**63 - 1  # the largest MAXLEN Redis takes
 MESSAGE_BYTES_MAX: Final = 512 << 20  # the largest string Redis takes (proto-max-bulk-len)
@@ -308,8 +305,7 @@ class RedisBackend:
             frozen = MappingProxyType(metadata)
         else:
             return MessageDecodeError(channel, entry_id, f"metadata is not a mapping: {metadata!r}")
-        message: Message[Any] = _new_message(Message, (data, topic, frozen, entry_id))
-        return message
+        return new_message((data, topic, frozen, entry_id))
 
     def _checked_topic(self, raw: bytes) -> str:
         """A topic read from the stream, checked like a local one (and remembered)."""
@@ -372,7 +368,7 @@ class RedisLink:
         self._outcomes: dict[str, Outcome] = {}
         # Subscribers that join the pump once it has passed the newest entry this process
         # wrote before they subscribed (so they do not receive what was published before).
-        self._joining: list[tuple[tuple[int, int], Subscriber[Any]]] = []
+        self._joining: list[tuple[tuple[int, int], SubscriberPort]] = []
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -742,7 +738,7 @@ class RedisLink:
 
     async def attach(
         self,
-        subscriber: Subscriber[Any],
+        subscriber: SubscriberPort,
         *,
         since: str | None,
         group: str | None,
@@ -753,9 +749,21 @@ class RedisLink:
             since = check_since(since)
         tasks = self._running("subscribe to")
         if group is not None:
-            check_group_options(group, consumer)
             name = consumer or default_consumer()
-            member = GroupMember(self, subscriber, group, name)
+            backend = self._backend
+            member = GroupMember(
+                subscriber,
+                group,
+                name,
+                port=self._port,
+                key=self._key,
+                client=backend._client(),
+                commands=self._connected("subscribe to"),
+                members=self._members,
+                claim_idle=backend._claim_idle,
+                decode=backend._decode,
+                report=backend._report,
+            )
             await tasks.start(member.serve, "$" if since is None else since)
             return False
         if since is None or since == "$":
@@ -764,11 +772,11 @@ class RedisLink:
                 return True
             self._joining.append((written, subscriber))
             return False
-        subscriber._cursor = since
+        subscriber.start_at(since)
         tasks.start_soon(self._catch_up, subscriber, since)
         return False
 
-    async def _catch_up(self, subscriber: Subscriber[Any], since: str) -> None:
+    async def _catch_up(self, subscriber: SubscriberPort, since: str) -> None:
         """Deliver the kept entries after *since* to *subscriber*, then hand it to the pump.
 
         The pump delivers everything after its position, so the subscriber joins it at a
@@ -780,7 +788,7 @@ class RedisLink:
         wants = topic_filter(subscriber)
         retry = Retry(f"catch-up reader of channel {self._port.name!r}")
         cursor = Cursor(since, None, BATCH)
-        while not subscriber.is_closed:
+        while not subscriber.closed:
             try:
                 entries = await self._read(client, cursor, block=False)
             except retry.errors as error:

@@ -35,10 +35,17 @@ from ._streams import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from anyio.abc import TaskStatus
 
-    from .._channel._subscriber import Subscriber
-    from ._redis import RedisLink
+    from .._core._exceptions import ChannelError
+    from .._core._message import Message
+    from ._base import ChannelPort, SubscriberPort
+    from ._connections import RedisClient
+
+    #: How a reader decodes a stream entry: ``(channel, entry_id, fields)``.
+    Decode = Callable[[str, str, list[bytes]], Message[Any] | MessageDecodeError]
 
 _members_named = itertools.count()  # the members given a default consumer name in this process
 
@@ -56,15 +63,43 @@ class GroupMember:
     """
 
     def __init__(
-        self, link: RedisLink, subscriber: Subscriber[Any], group: str, consumer: str
+        self,
+        subscriber: SubscriberPort,
+        group: str,
+        consumer: str,
+        *,
+        port: ChannelPort,
+        key: str,
+        client: RedisClient,
+        commands: RedisClient,
+        members: set[GroupMember],
+        claim_idle: float,
+        decode: Decode,
+        report: Callable[[ChannelPort, ChannelError], None],
     ) -> None:
-        self._link = link
+        """Made by the channel's link (:class:`~mtbus.backends._redis.RedisLink`).
+
+        :param port: the channel
+        :param key: its stream
+        :param client: the member's own connection (it blocks in ``XREAD``)
+        :param commands: the channel's shared connection, for ``XACK``
+        :param members: the link's running members, which this one joins while it runs
+        :param claim_idle: seconds before it claims what other members left pending
+        :param decode: the backend's entry decoder
+        :param report: the backend's report of a gap or an undecodable entry
+        """
         self._subscriber = subscriber
         self._group = group
         self._consumer = consumer
+        self._port = port
+        self._key = key
+        self._client = client
+        self._commands = commands
+        self._members = members
+        self._claim_idle = claim_idle
+        self._decode = decode
+        self._report = report
         self._wants = topic_filter(subscriber)
-        self._client = link._backend._client()  # its own: it blocks in XREAD
-        self._commands = link._connected("subscribe to")
         # Entries given to the subscriber, oldest first: still queued, or taken by the
         # consumer and not processed yet (the message in hand).
         self._given: deque[str] = deque()
@@ -87,29 +122,29 @@ class GroupMember:
         """
         try:
             await self._create_group(start)
-            self._subscriber._acknowledger = self
+            self._subscriber.attach_acknowledger(self)
             task_status.started()
-            self._link._members.add(self)
+            self._members.add(self)
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(self._acknowledge_until_done)
                 await self._read_until_unsubscribed(start)
         finally:
-            self._link._members.discard(self)
+            self._members.discard(self)
             with anyio.CancelScope(shield=True):
                 await self._client.aclose()
 
-    # -- what the subscriber tells it (mtbus._subscriber.Acknowledger) ------------------------
+    # -- what the subscriber tells it (mtbus.backends.Acknowledger) --------------------------
 
     def processed(self) -> None:
         """The consumer is done with the messages it has taken: acknowledge them soon."""
-        taken = len(self._given) - len(self._subscriber._queue)
+        taken = len(self._given) - self._subscriber.pending
         for _ in range(taken):
             self._acknowledge_later(self._given.popleft())
 
     def abandoned(self) -> None:
         """The consumer failed on the messages it has taken: they stay pending in Redis,
         where a member claims them after ``claim_idle``."""
-        taken = len(self._given) - len(self._subscriber._queue)
+        taken = len(self._given) - self._subscriber.pending
         for _ in range(taken):
             self._held.discard(self._given.popleft())
         self._wake_acknowledger()
@@ -150,13 +185,13 @@ class GroupMember:
         pending, and if the process dies first, they are delivered again.
         """
         subscriber = self._subscriber
-        retry = Retry(f"group {self._group!r} acknowledger of channel {self._link._port.name!r}")
+        retry = Retry(f"group {self._group!r} acknowledger of channel {self._port.name!r}")
         try:
             while True:
                 if self._to_acknowledge:
                     done, self._to_acknowledge = self._to_acknowledge, []
                     try:
-                        await self._commands.execute("XACK", self._link._key, self._group, *done)
+                        await self._commands.execute("XACK", self._key, self._group, *done)
                     except retry.errors as error:
                         self._to_acknowledge[:0] = done
                         await retry.wait(error)
@@ -165,7 +200,7 @@ class GroupMember:
                     self._held.difference_update(done)
                     self._acknowledged += len(done)
                     self._wake_waiters()
-                elif subscriber.is_closed and len(self._given) <= len(subscriber._queue):
+                elif subscriber.closed and len(self._given) <= subscriber.pending:
                     return
                 else:
                     wake = self._wake = anyio.Event()
@@ -189,14 +224,14 @@ class GroupMember:
         ``claim_idle`` the entries other members left unacknowledged that long.
         """
         subscriber = self._subscriber
-        retry = Retry(f"group {self._group!r} reader of channel {self._link._port.name!r}")
-        claim_every = self._link._backend._claim_idle
+        retry = Retry(f"group {self._group!r} reader of channel {self._port.name!r}")
+        claim_every = self._claim_idle
         next_claim = anyio.current_time() + claim_every
         pending_after: str | None = START  # reading its own pending entries after this ID
         newest: str | None = None  # the group's last entry, when a read found nothing new
         try:
-            while await subscriber._wait_for_room():
-                count = min(subscriber._capacity - len(subscriber._queue), BATCH)
+            while await subscriber.wait_for_room():
+                count = min(subscriber.room, BATCH)
                 try:
                     if pending_after is not None:
                         await self._create_group(start)  # gone, maybe, if a read failed
@@ -223,7 +258,7 @@ class GroupMember:
     async def _create_group(self, start: str) -> None:
         try:
             await self._client.execute(
-                "XGROUP", "CREATE", self._link._key, self._group, start, "MKSTREAM"
+                "XGROUP", "CREATE", self._key, self._group, start, "MKSTREAM"
             )
         except ReplyError as error:
             if not str(error).startswith("BUSYGROUP"):  # another member made it: fine
@@ -231,7 +266,7 @@ class GroupMember:
 
     def _read_command(self, count: int, after: str) -> tuple[str | int, ...]:
         """``XREADGROUP`` of *count* entries after *after* (``">"``: never read by the group)."""
-        group, consumer, key = self._group, self._consumer, self._link._key
+        group, consumer, key = self._group, self._consumer, self._key
         return ("XREADGROUP", "GROUP", group, consumer, "COUNT", count, "STREAMS", key, after)
 
     async def _read_pending(self, after: str, count: int) -> list[Entry]:
@@ -246,7 +281,7 @@ class GroupMember:
 
         :return: the entries, and if there are none, the group's last entry, to wait after
         """
-        key = self._link._key
+        key = self._key
         *_, replies = await self._client.pipeline(
             [
                 ("MULTI",),
@@ -293,9 +328,9 @@ class GroupMember:
         reason = (
             f"trimmed (by a MAXLEN or XTRIM) before any member of group {self._group!r} read them"
         )
-        port = self._link._port
+        port = self._port
         error = ChannelGapError(port.name, last, resumed_at, lost=lost, reason=reason)
-        self._link._backend._report(port, error)
+        self._report(port, error)
 
     async def _wait_for_new(self, after: str) -> None:
         """Wait (up to ``BLOCK_MS``) for an entry after *after*, without reading it.
@@ -303,7 +338,7 @@ class GroupMember:
         :meth:`_read_new` then reads it, checked: a blocking ``XREADGROUP`` cannot run in
         a transaction.
         """
-        key = self._link._key
+        key = self._key
         await self._client.execute("XREAD", "COUNT", 1, "BLOCK", BLOCK_MS, "STREAMS", key, after)
 
     async def _claim(self, count: int) -> list[Entry]:
@@ -313,8 +348,8 @@ class GroupMember:
         them, Redis 6.2 answers a claimed entry that was trimmed with nothing, not even
         its ID. Each call scans on from where the last one stopped.
         """
-        key = self._link._key
-        idle = int(self._link._backend._claim_idle * 1000)
+        key = self._key
+        idle = int(self._claim_idle * 1000)
         reply = await self._client.execute(
             "XAUTOCLAIM",
             key,
@@ -340,8 +375,7 @@ class GroupMember:
 
     async def _give(self, entries: list[Entry]) -> None:
         """Queue the entries the subscriber wants; acknowledge those it will never get."""
-        link = self._link
-        port, backend = link._port, link._backend
+        port = self._port
         for raw_id, fields in entries:
             entry_id = raw_id.decode()
             if entry_id in self._held:
@@ -354,12 +388,12 @@ class GroupMember:
                 error = ChannelGapError(
                     port.name, _just_before(entry_id), None, lost=1, reason=reason
                 )
-                backend._report(port, error)
+                self._report(port, error)
                 self._acknowledge_later(entry_id)
                 continue
-            message = backend._decode(port.name, entry_id, fields)
+            message = self._decode(port.name, entry_id, fields)
             if isinstance(message, MessageDecodeError):
-                backend._report(port, message)
+                self._report(port, message)
                 self._acknowledge_later(entry_id)
             elif not self._wants(message.topic):
                 self._acknowledge_later(entry_id)
@@ -367,13 +401,6 @@ class GroupMember:
                 self._given.append(entry_id)
                 self._held.add(entry_id)
             # Otherwise it was unsubscribed meanwhile: the entry stays pending, for a member.
-
-
-def check_group_options(group: str, consumer: str | None) -> None:
-    """Refuse an empty group or consumer name."""
-    for option, value in (("group", group), ("consumer", consumer)):
-        if value is not None and not value:
-            raise ValueError(f"{option} must not be empty")
 
 
 def default_consumer() -> str:

@@ -15,7 +15,7 @@ from ._resp import ReplyError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .._channel._subscriber import Subscriber
+    from ._base import SubscriberPort
 
 _logger = logging.getLogger("mtbus")
 
@@ -89,9 +89,8 @@ def entries_of(reply: Any) -> list[Entry]:
 
 
 def check_since(since: str) -> str:
-    """A ``since=`` argument as a concrete entry ID, ``"$"`` kept as is."""
-    if not isinstance(since, str):
-        raise TypeError(f"since must be a str or None, not {type(since).__name__}: {since!r}")
+    """A ``since=`` argument (a ``str``: the channel checked) as a concrete entry ID, ``"$"``
+    kept as is."""
     if since == "$":
         return since
     if not MESSAGE_ID.fullmatch(since):
@@ -169,7 +168,7 @@ class Retry:
         await anyio.sleep(delay)
 
 
-def topic_filter(subscriber: Subscriber[Any]) -> Callable[[str | None], bool]:
+def topic_filter(subscriber: SubscriberPort) -> Callable[[str | None], bool]:
     """Whether a topic is one *subscriber* asked for (broadcasts always are)."""
     if subscriber.topics is None:
         return lambda topic: True
