@@ -1,4 +1,4 @@
-"""Background emits: emit_after, emit_periodic and emit_nowait in the emitter's task group."""
+"""Background emits: emit_after, emit_periodic and emit_soon in the emitter's task group."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ async def test_outside_async_with_background_emits_raise() -> None:
         emitter.emit_after(1, "x")
     with pytest.raises(RuntimeError, match=r"emit_periodic\(\) needs a running emitter"):
         emitter.emit_periodic(1, "x")
-    with pytest.raises(RuntimeError, match=r"emit_nowait\(\) needs a running emitter"):
-        emitter.emit_nowait("x")
+    with pytest.raises(RuntimeError, match=r"emit_soon\(\) needs a running emitter"):
+        emitter.emit_soon("x")
     async with emitter:
         pass
     with pytest.raises(RuntimeError, match="async with"):
-        emitter.emit_nowait("x")  # the block is over
+        emitter.emit_soon("x")  # the block is over
 
 
 async def test_async_with_returns_the_emitter_and_can_be_reentered() -> None:
@@ -37,7 +37,7 @@ async def test_async_with_returns_the_emitter_and_can_be_reentered() -> None:
             await emitter.__aenter__()
     async with emitter:
         seen = record(emitter)
-        await emitter.emit_nowait("again").wait()
+        await emitter.emit_soon("again").wait()
     assert seen == [("again", None)]
 
 
@@ -147,12 +147,12 @@ async def test_a_raising_provider_ends_a_strict_periodic_emit_and_nothing_else()
         assert isinstance(handle.error.errors[0], LookupError)
         assert handle.emitted == 0
         # The task group lives on: the next background emit runs.
-        await emitter.emit_nowait("after").wait()
+        await emitter.emit_soon("after").wait()
     assert seen == [("after", None)]
     assert not emitter.closed
 
 
-async def test_emit_nowait_runs_handlers_in_the_background() -> None:
+async def test_emit_soon_runs_handlers_in_the_background() -> None:
     async with EventEmitter() as emitter:
         started = anyio.Event()
         release = anyio.Event()
@@ -164,13 +164,23 @@ async def test_emit_nowait_runs_handlers_in_the_background() -> None:
             await release.wait()
             finished.append(event.data)
 
-        handle = emitter.emit_nowait("job", 7)
+        handle = emitter.emit_soon("job", 7)
         with anyio.fail_after(5):
             await started.wait()
-            assert finished == []  # emit_nowait did not wait for the handler
+            assert finished == []  # emit_soon did not wait for the handler
             release.set()
             await handle.wait()
     assert finished == [7]
+
+
+async def test_emit_nowait_is_an_alias_of_emit_soon() -> None:
+    assert EventEmitter.emit_nowait is EventEmitter.emit_soon
+    async with EventEmitter() as emitter:
+        seen = record(emitter)
+        await emitter.emit_nowait("x", 1).wait()
+    assert seen == [("x", 1)]
+    with pytest.raises(RuntimeError, match=r"emit_soon\(\) needs a running emitter"):
+        emitter.emit_nowait("x")
 
 
 async def test_a_normal_exit_waits_for_running_dispatches_and_cancels_timers() -> None:
@@ -189,13 +199,13 @@ async def test_a_normal_exit_waits_for_running_dispatches_and_cancels_timers() -
                 await release.wait()
                 finished.append(event.data)
 
-            nowait = emitter.emit_nowait("work", "nowait")
+            soon = emitter.emit_soon("work", "soon")
             timer = emitter.emit_after(60, "work", "timer")
             ticker = emitter.emit_periodic(60, "work", "tick")
             outer.start_soon(release_when_blocked)
-    assert finished == ["nowait"]
-    assert nowait.emitted == 1
-    assert not nowait.cancelled
+    assert finished == ["soon"]
+    assert soon.emitted == 1
+    assert not soon.cancelled
     assert timer.cancelled
     assert ticker.cancelled
     assert timer.emitted == ticker.emitted == 0
@@ -241,7 +251,7 @@ async def test_a_failing_block_cancels_everything() -> None:
                 finally:
                     cancelled.append("handler")
 
-            emitter.emit_nowait("work")
+            emitter.emit_soon("work")
             await anyio.wait_all_tasks_blocked()
             raise OSError("body failed")
 
@@ -259,33 +269,33 @@ async def test_background_handler_errors_are_reported_like_any_other(
         emitter.add_hook("on_error", lambda event, error, handler: errors.append(error))
         emitter.on("x", lambda event: 1 / 0)
         with caplog.at_level(logging.ERROR, logger="mtbus"):
-            await emitter.emit_nowait("x").wait()
+            await emitter.emit_soon("x").wait()
             await emitter.emit_after(0, "x").wait()
     assert [type(error) for error in errors] == [ZeroDivisionError] * 2
     assert caplog.text.count("failed for event 'x'") == 2
 
 
 async def test_a_strict_background_failure_ends_only_itself() -> None:
-    # An app's lifespan: `async with emitter:` around the app, emit_nowait from routes.
+    # An app's lifespan: `async with emitter:` around the app, emit_soon from routes.
     errors: list[Exception] = []
     async with EventEmitter(strict=True) as emitter:
         emitter.add_hook("on_error", lambda event, error, handler: errors.append(error))
         emitter.on("x", lambda event: 1 / 0)
         seen = record(emitter)
-        failed = emitter.emit_nowait("x")
+        failed = emitter.emit_soon("x")
         await failed.wait()
         assert isinstance(failed.error, EventHandlerError)
         assert [type(error) for error in errors] == [ZeroDivisionError]
         # The emitter is still running: background work goes on.
         assert not emitter.closed
-        await emitter.emit_nowait("y").wait()
+        await emitter.emit_soon("y").wait()
         assert seen == [("x", None), ("y", None)]
     assert not emitter.closed
 
 
 async def test_a_successful_background_emit_has_no_error() -> None:
     async with EventEmitter() as emitter:
-        handle = emitter.emit_nowait("x")
+        handle = emitter.emit_soon("x")
         await handle.wait()
     assert handle.error is None
     assert handle.emitted == 1
@@ -297,10 +307,13 @@ class _Interrupt(BaseException):
 
 @pytest.mark.parametrize("raised", [KeyError("k"), _Interrupt("stop")])
 async def test_the_bodys_own_exception_leaves_async_with_as_itself(raised: BaseException) -> None:
-    with pytest.raises(type(raised)) as caught:
+    async def body() -> None:
         async with EventEmitter() as emitter:
             emitter.emit_after(60, "later")
             raise raised
+
+    with pytest.raises(type(raised)) as caught:
+        await body()
     assert caught.value is raised
 
 
@@ -319,7 +332,7 @@ async def test_background_emits_ignore_the_callers_batch() -> None:
     emitter = EventEmitter()
     seen = record(emitter)
     async with emitter, emitter.batch():
-        await emitter.emit_nowait("background").wait()
+        await emitter.emit_soon("background").wait()
         assert seen == [("background", None)]
         await emitter.emit("deferred")
         assert seen == [("background", None)]
@@ -368,6 +381,6 @@ async def test_names_and_metadata_are_checked_when_scheduling() -> None:
         with pytest.raises(ValueError, match="invalid event name 'a b'"):
             emitter.emit_after(1, "a b")
         with pytest.raises(TypeError, match="metadata must be a mapping, not list"):
-            emitter.emit_nowait("x", None, [1])  # type: ignore[arg-type]
+            emitter.emit_soon("x", None, [1])  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="event name must be a str"):
             emitter.emit_periodic(1, 5)  # type: ignore[arg-type]

@@ -400,3 +400,33 @@ async def test_a_batch_inside_a_suppression_commits_into_it() -> None:
         await emitter.emit("y")
     assert seen == [("y", None)]
     assert [event.name for event in suppressed] == ["x"]
+
+
+async def test_an_emit_while_a_batch_or_suppression_is_open_checks_its_name_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The name check is internal: count its calls where the emitter's modules look it up.
+    from mtbus._core._topics import validate_name
+    from mtbus._emitter import _dispatch, _registry
+
+    checked: list[object] = []
+
+    def counting(name: object) -> str:
+        checked.append(name)
+        return validate_name(name)
+
+    monkeypatch.setattr(_dispatch, "validate_name", counting)
+    monkeypatch.setattr(_registry, "validate_name", counting)
+    emitter = EventEmitter()
+    seen = record(emitter)
+    async with emitter.suppress_events("a.*"):
+        await emitter.emit("b.passes", 1)  # not held: dispatched right away
+    assert checked == ["b.passes"]
+    checked.clear()
+    async with emitter.batch():
+        await emitter.emit("b.held", 2)
+        assert checked == ["b.held"]
+    assert seen == [("b.passes", 1), ("b.held", 2)]
+    with pytest.raises(ValueError, match=r"invalid event name 'b\.\.'"):
+        async with emitter.batch():
+            await emitter.emit("b..")

@@ -217,3 +217,46 @@ async def test_wait_for_raises_what_check_raised() -> None:
         await anyio.wait_all_tasks_blocked()
         await emitter.emit("x", 7)
     assert emitter.listener_count() == 0
+
+
+async def test_wait_for_awaits_an_async_check() -> None:
+    emitter = EventEmitter()
+    checked: list[int] = []
+
+    async def is_even(event: Event[Any]) -> bool:
+        await anyio.lowlevel.checkpoint()
+        checked.append(event.data)
+        return bool(event.data % 2 == 0)
+
+    result: list[Event[Any]] = []
+
+    async def waiter() -> None:
+        result.append(await emitter.wait_for("n", timeout=5, check=is_even))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(waiter)
+        await anyio.wait_all_tasks_blocked()
+        for value in [1, 3, 4, 6]:
+            await emitter.emit("n", value)
+    assert [event.data for event in result] == [4]
+    assert checked == [1, 3, 4]
+    assert emitter.listener_count() == 0
+
+
+async def test_wait_for_raises_what_an_async_check_raised() -> None:
+    emitter = EventEmitter()
+
+    async def check(event: Event[Any]) -> bool:
+        await anyio.lowlevel.checkpoint()
+        raise LookupError(f"cannot check {event.data}")
+
+    async with anyio.create_task_group() as group:
+
+        async def waiter() -> None:
+            with pytest.raises(LookupError, match="cannot check 7"):
+                await emitter.wait_for("x", check=check)
+
+        group.start_soon(waiter)
+        await anyio.wait_all_tasks_blocked()
+        await emitter.emit("x", 7)
+    assert emitter.listener_count() == 0

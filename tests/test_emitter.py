@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import threading
 import weakref
@@ -163,6 +164,43 @@ async def test_int_priorities_interleave_with_enum_members() -> None:
     emitter.on("x", recorder.sync("int 1000"), priority=1000)
     await emitter.emit("x")
     assert recorder.labels == ["int 1000", "high", "int 10", "normal", "int -1"]
+
+
+@pytest.mark.parametrize("concurrent", [False, True], ids=["sequential", "concurrent"])
+async def test_monitors_run_last_whatever_the_int_priorities(concurrent: bool) -> None:
+    emitter = EventEmitter(concurrent=concurrent)
+    recorder = Recorder()
+    monitor = recorder.sync("monitor")
+    emitter.on("x", monitor, priority=EventPriority.MONITOR)
+    emitter.on("x", recorder.sync("int -1000000"), priority=-1_000_000)
+    emitter.on("x", recorder.sync("int -1001"), priority=-1001)
+    emitter.on("x", recorder.sync("lowest"), priority=EventPriority.LOWEST)
+    emitter.on("x", recorder.sync("int -500"), priority=-500)
+    emitter.on("x", recorder.sync("int 10**30"), priority=10**30)
+    await emitter.emit("x")
+    assert recorder.labels == [
+        "int 10**30",
+        "lowest",
+        "int -500",
+        "int -1001",
+        "int -1000000",
+        "monitor",
+    ]
+    assert emitter.listeners("x")[-1] is monitor
+
+
+async def test_handlers_below_the_monitor_value_are_skipped_when_propagation_stops() -> None:
+    emitter = EventEmitter()
+    recorder = Recorder()
+
+    @emitter.on("x", priority=EventPriority.LOWEST)
+    def stop(event: Event[Any]) -> None:
+        event.propagate = False
+
+    emitter.on("x", recorder.sync("monitor"), priority=EventPriority.MONITOR)
+    emitter.on("x", recorder.sync("int -5000"), priority=-5000)
+    await emitter.emit("x")
+    assert recorder.labels == ["monitor"]
 
 
 async def test_stopping_propagation_skips_lower_handlers_but_not_monitors() -> None:
@@ -527,6 +565,43 @@ async def test_to_thread_runs_a_sync_handler_in_a_worker_thread() -> None:
     assert len(threads) == 2
     assert threads[0] != threading.get_ident()
     assert threads[1] == threading.get_ident()
+
+
+async def test_an_awaitable_returned_by_a_to_thread_handler_is_awaited_in_the_loop() -> None:
+    emitter = EventEmitter()
+    trail: list[tuple[str, int]] = []
+
+    async def finish(event: Event[Any]) -> None:
+        await anyio.lowlevel.checkpoint()
+        trail.append(("awaited", threading.get_ident()))
+
+    def start(event: Event[Any]) -> Any:
+        trail.append(("started", threading.get_ident()))
+        return finish(event)
+
+    emitter.on("x", start, to_thread=True)
+    emitter.once("x", start, to_thread=True)
+    emitter.on("x", lambda event: trail.append(("next", threading.get_ident())), priority=-1)
+    await emitter.emit("x")
+    loop = threading.get_ident()
+    assert [label for label, _ in trail] == ["started", "awaited", "started", "awaited", "next"]
+    assert [thread == loop for _, thread in trail] == [False, True, False, True, True]
+
+
+async def test_to_thread_refuses_async_handlers_and_async_callable_objects() -> None:
+    emitter = EventEmitter()
+
+    class AsyncCallable:
+        async def __call__(self, event: Event[Any]) -> None:
+            pass
+
+    async def coroutine_function(event: Event[Any]) -> None:
+        pass
+
+    for handler in (coroutine_function, AsyncCallable(), functools.partial(coroutine_function)):
+        with pytest.raises(TypeError, match="to_thread=True needs a plain"):
+            emitter.on("x", handler, to_thread=True)
+    assert emitter.listener_count() == 0
 
 
 async def test_an_emitter_can_be_weakly_referenced_and_collected() -> None:

@@ -253,7 +253,7 @@ def test_unknown_hook_type_is_rejected() -> None:
         emitter.add_hook("before", print)  # type: ignore[call-overload]
     with pytest.raises(ValueError, match=r"unknown hook type 'after_emitt'"):
         emitter.remove_hook("after_emitt", print)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"handler must be callable, not int: 3"):
+    with pytest.raises(TypeError, match=r"after_emit hook must be callable, not int: 3"):
         emitter.add_hook("after_emit", 3)  # type: ignore[call-overload]
 
 

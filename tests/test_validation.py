@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import pytest
 
 from mtbus import Event, EventEmitter, EventPriority
@@ -85,7 +88,7 @@ async def test_emit_rejects_metadata_that_is_not_a_mapping() -> None:
         ("high", TypeError, "priority must be an EventPriority or int, not str: 'high'"),
         (1.5, TypeError, "priority must be an EventPriority or int, not float: 1.5"),
         (True, TypeError, "priority must be an EventPriority or int, not bool: True"),
-        (-1001, ValueError, "invalid priority -1001: must not be below EventPriority.MONITOR"),
+        (None, TypeError, "priority must be an EventPriority or int, not NoneType: None"),
     ],
 )
 def test_bad_priorities_are_rejected(priority: Any, error: type[Exception], message: str) -> None:
@@ -142,18 +145,203 @@ def test_bad_conditions_are_rejected_at_the_decorator_line() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"timeout": -1}, ValueError, "invalid timeout -1: must be >= 0"),
-        ({"timeout": float("nan")}, ValueError, "invalid timeout nan: must be >= 0"),
-        ({"timeout": "5"}, TypeError, "timeout must be a number or None, not str: '5'"),
+        ({"timeout": -1}, ValueError, "invalid timeout -1: must be a number >= 0"),
+        ({"timeout": -math.inf}, ValueError, "invalid timeout -inf: must be a number >= 0"),
+        ({"timeout": math.nan}, ValueError, "invalid timeout nan: must be a number >= 0"),
+        ({"timeout": "5"}, TypeError, "timeout must be a number of seconds or None, not str: '5'"),
+        ({"timeout": True}, TypeError, "timeout must be a number of seconds or None, not bool"),
         ({"check": 1}, TypeError, "check must be callable, not int: 1"),
+        ({"check": lambda: True}, TypeError, "check must accept 1 positional argument, but"),
     ],
 )
 async def test_wait_for_rejects_bad_arguments(
     kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
     emitter = EventEmitter()
-    with pytest.raises(error, match=re.escape(message)):
+    with anyio.fail_after(5), pytest.raises(error, match=re.escape(message)):
         await emitter.wait_for("x", **kwargs)
     with pytest.raises(ValueError, match=re.escape("invalid event name or pattern 'a..'")):
         await emitter.wait_for("a..")
     assert emitter.listener_count() == 0
+
+
+async def test_wait_for_accepts_zero_int_float_and_infinite_timeouts() -> None:
+    emitter = EventEmitter()
+    for timeout in (0, 0.0):
+        with pytest.raises(TimeoutError):
+            await emitter.wait_for("x", timeout=timeout)
+    async with anyio.create_task_group() as group:
+        limits: tuple[float | None, ...] = (math.inf, 5, None)
+        for limit in limits:
+            group.start_soon(emitter.wait_for, "x", limit)
+        await anyio.wait_all_tasks_blocked()
+        assert emitter.listener_count("x") == 3
+        await emitter.emit("x")
+    assert emitter.listener_count() == 0
+
+
+# -- flags must be bools ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [1, 0, "yes", None, 1.0], ids=repr)
+def test_registration_flags_must_be_bools(value: object) -> None:
+    emitter = EventEmitter()
+    for flag in ("to_thread", "once", "batched"):
+        message = re.escape(f"{flag} must be a bool, not {type(value).__name__}: {value!r}")
+        kwargs: dict[str, Any] = {flag: value}
+        if flag != "once":
+            with pytest.raises(TypeError, match=message):
+                emitter.on("x", noop, **kwargs)
+            with pytest.raises(TypeError, match=message):
+                emitter.once("x", **kwargs)  # the decorator line
+        with pytest.raises(TypeError, match=message):
+            emitter.add_listener("x", noop, **kwargs)
+    assert emitter.listener_count() == 0
+
+
+@pytest.mark.parametrize("value", [1, "no", 0.0, []], ids=repr)
+async def test_strict_and_concurrent_must_be_bools(value: Any) -> None:
+    for option in ("strict", "concurrent"):
+        message = re.escape(f"{option} must be a bool, not {type(value).__name__}: {value!r}")
+        with pytest.raises(TypeError, match=message):
+            EventEmitter(**{option: value})
+        emitter = EventEmitter()
+        ran: list[Event[Any]] = []
+        emitter.on("x", ran.append)
+        per_emit = re.escape(
+            f"{option} must be a bool or None, not {type(value).__name__}: {value!r}"
+        )
+        with pytest.raises(TypeError, match=per_emit):
+            await emitter.emit("x", **{option: value})
+        async with emitter.batch():  # the path emits take while a batch is open
+            with pytest.raises(TypeError, match=per_emit):
+                await emitter.emit("x", **{option: value})
+        assert ran == []
+    message = re.escape(f"strict must be a bool or None, not {type(value).__name__}: {value!r}")
+    emitter = EventEmitter()
+    with pytest.raises(TypeError, match=message):
+        await emitter.replay_events([], strict=value)
+    async with emitter:
+        with pytest.raises(TypeError, match=message):
+            emitter.emit_soon("x", strict=value)
+        with pytest.raises(TypeError, match=message):
+            emitter.emit_after(1, "x", strict=value)
+        with pytest.raises(TypeError, match=message):
+            emitter.emit_periodic(1, "x", strict=value)
+
+
+async def test_bools_and_none_are_accepted_for_strict_and_concurrent() -> None:
+    for strict in (True, False):
+        for concurrent in (True, False):
+            emitter = EventEmitter(strict=strict, concurrent=concurrent)
+            emitter.on("x", noop)
+            for per_emit in (True, False, None):
+                await emitter.emit("x", strict=per_emit, concurrent=per_emit)
+
+
+# -- handlers and hooks must take their arguments -----------------------------------------
+
+
+def no_arguments() -> None:
+    pass
+
+
+def two_arguments(event: Event[Any], other: object) -> None:
+    pass
+
+
+def keyword_only(event: Event[Any], *, extra: object) -> None:
+    pass
+
+
+@pytest.mark.parametrize("function", [no_arguments, two_arguments, keyword_only])
+async def test_one_argument_callables_that_cannot_take_the_event_are_refused(
+    function: Callable[..., Any],
+) -> None:
+    emitter = EventEmitter()
+    shown = re.escape(f"{function!r} has the signature")
+    registrations: list[tuple[str, Callable[[], object]]] = [
+        ("handler", lambda: emitter.on("x", function)),
+        ("handler", lambda: emitter.on("x", batched=True)(function)),
+        ("handler", lambda: emitter.once("x", function, to_thread=True)),
+        ("handler", lambda: emitter.add_listener("x", function)),
+        ("condition", lambda: emitter.on("x", condition=function)),
+        ("condition", lambda: emitter.add_listener("x", noop, condition=function)),
+        ("predicate", lambda: emitter.filter(function)),
+        ("transform", lambda: emitter.map(function)),
+        ("before_emit hook", lambda: emitter.add_hook("before_emit", function)),
+        ("after_emit hook", lambda: emitter.add_hook("after_emit", function)),
+    ]
+    for what, register in registrations:
+        message = f"{what} must accept 1 positional argument, but {shown}"
+        with pytest.raises(TypeError, match=message):
+            register()
+    with pytest.raises(TypeError, match=f"check must accept 1 positional argument, but {shown}"):
+        await emitter.wait_for("x", check=function)
+    assert emitter.listener_count() == 0
+
+
+def test_on_error_hooks_must_take_event_error_and_handler() -> None:
+    emitter = EventEmitter()
+
+    def two(event: Event[Any], error: Exception) -> None:
+        pass
+
+    with pytest.raises(
+        TypeError, match=re.escape(f"on_error hook must accept 3 positional arguments, but {two!r}")
+    ):
+        emitter.add_hook("on_error", two)  # type: ignore[call-overload]
+    emitter.add_hook("on_error", lambda event, error, handler: None)
+    emitter.add_hook("on_error", lambda *args: None)
+
+
+async def test_providers_must_take_no_arguments() -> None:
+    async with EventEmitter() as emitter:
+        message = re.escape(f"data provider must accept 0 positional arguments, but {noop!r}")
+        with pytest.raises(TypeError, match=message):
+            emitter.emit_periodic(1, "x", noop)
+        with pytest.raises(TypeError, match="metadata provider must accept 0 positional arguments"):
+            emitter.emit_periodic(1, "x", None, noop)  # type: ignore[arg-type]
+
+
+class Service:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def handle(self, event: Event[Any]) -> None:
+        self.seen.append(f"method {event.name}")
+
+    def __call__(self, event: Event[Any]) -> None:
+        self.seen.append(f"object {event.name}")
+
+    def two(self, event: Event[Any], label: str) -> None:
+        self.seen.append(f"{label} {event.name}")
+
+
+async def test_partials_methods_objects_star_args_and_builtins_are_accepted() -> None:
+    emitter = EventEmitter()
+    service = Service()
+    seen: list[str] = []
+
+    def star_args(*args: Any) -> None:
+        seen.append(f"star {args[0].name}")
+
+    def defaults(event: Event[Any], label: str = "default") -> None:
+        seen.append(f"{label} {event.name}")
+
+    async def tagged(label: str, event: Event[Any]) -> None:
+        seen.append(f"{label} {event.name}")
+
+    emitter.on("x", service.handle)
+    emitter.on("x", service)
+    emitter.on("x", functools.partial(service.two, label="partial"))
+    emitter.on("x", star_args)
+    emitter.on("x", defaults)
+    emitter.on("x", functools.partial(tagged, "async partial"))
+    emitter.on("x", functools.partial(defaults, label="thread"), to_thread=True)
+    emitter.on("never", vars)  # a builtin without a signature: nothing to check
+    emitter.on("x", noop, condition=functools.partial(lambda wanted, e: e.name == wanted, "x"))
+    emitter.add_hook("before_emit", lambda *events: None)
+    await emitter.emit("x")
+    assert service.seen == ["method x", "object x", "partial x"]
+    assert seen == ["star x", "default x", "async partial x", "thread x"]

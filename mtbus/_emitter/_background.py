@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
 
-from .._core._checks import check_count, check_metadata, check_seconds
+from .._core._checks import (
+    check_bool,
+    check_callable,
+    check_count,
+    check_metadata,
+    check_seconds,
+)
 from .._core._event import Event, EventPriority
 from .._core._exceptions import EventHandlerError
 from .._core._topics import validate_name
@@ -48,6 +55,15 @@ class BackgroundWork(EmitterCore):
         if self._background is not None:
             self._background.cancel_all()
 
+    def _check_background_thread(self, call: str) -> None:
+        """Refuse *call* from another thread than the event loop's, if it would wake a task."""
+        background = self._background
+        if background is not None and threading.get_ident() != background.thread:
+            raise RuntimeError(
+                f"{call} called from another thread than the event loop's: "
+                f"call it there, with anyio.from_thread.run_sync from a worker thread"
+            )
+
     def emit_after(
         self,
         delay: float,
@@ -62,8 +78,10 @@ class BackgroundWork(EmitterCore):
         The name and metadata are checked now; the event is created when it is emitted.
 
         :return: a handle to cancel it, or wait for it
-        :raises RuntimeError: outside ``async with emitter:``
-        :raises TypeError: if *delay* is not a number, or *name* or *metadata* are invalid
+        :raises RuntimeError: outside ``async with emitter:``, or from another thread than
+            the event loop's
+        :raises TypeError: if *delay* is not a number, *strict* not a ``bool`` or ``None``,
+            or *name* or *metadata* are invalid
         :raises ValueError: if *delay* is negative or not finite, or *name* is invalid
         """
         background = self._running_background("emit_after")
@@ -71,6 +89,7 @@ class BackgroundWork(EmitterCore):
         validate_name(name)
         if metadata is not None:
             check_metadata(metadata)
+        check_bool(strict, "strict", optional=True)
 
         async def emit_later(handle: EmitHandle) -> None:
             await anyio.sleep(delay)
@@ -101,19 +120,25 @@ class BackgroundWork(EmitterCore):
 
         :param max_count: stop after this many ticks (default: never)
         :return: a handle to cancel it, or wait for it
-        :raises RuntimeError: outside ``async with emitter:``
-        :raises TypeError: if *interval* or *max_count* has the wrong type, or *name* or
-            *metadata* are invalid
+        :raises RuntimeError: outside ``async with emitter:``, or from another thread than
+            the event loop's
+        :raises TypeError: if *interval*, *max_count* or *strict* has the wrong type, a
+            provider cannot be called without arguments, or *name* or *metadata* are invalid
         :raises ValueError: if *interval* is not above zero or not finite, *max_count* is
             below 1, or *name* is invalid
         """
         background = self._running_background("emit_periodic")
         check_seconds(interval, "interval", positive=True)
         validate_name(name)
-        if metadata is not None and not callable(metadata):
+        if callable(data):
+            check_callable(data, "data provider", 0)
+        if callable(metadata):
+            check_callable(metadata, "metadata provider", 0)
+        elif metadata is not None:
             check_metadata(metadata)
         if max_count is not None:
             check_count(max_count, "max_count", 1, optional=True)
+        check_bool(strict, "strict", optional=True)
 
         async def emit_every(handle: EmitHandle) -> None:
             ticks = 0
@@ -139,7 +164,7 @@ class BackgroundWork(EmitterCore):
 
         return background.start(EmitHandle(name), emit_every, waits=True)
 
-    def emit_nowait(
+    def emit_soon(
         self,
         name: str,
         data: Any = None,
@@ -147,28 +172,36 @@ class BackgroundWork(EmitterCore):
         *,
         strict: bool | None = None,
     ) -> EmitHandle:
-        """Emit an event in the background, without waiting for its handlers (fire and forget).
+        """Emit an event soon, in the background, without waiting for its handlers.
 
-        The event is created now (with its timestamp); its handlers run in the emitter's
-        task group, outside any batch or suppression of the calling task. A normal end of
-        the ``async with`` block waits for them.
+        Fire and forget, as anyio's ``start_soon``: the event is created now (with its
+        timestamp); its handlers run in the emitter's task group, outside any batch or
+        suppression of the calling task. A normal end of the ``async with`` block waits
+        for them. ``emit_nowait`` is an alias.
 
         :return: a handle to cancel it, or wait for it
-        :raises RuntimeError: outside ``async with emitter:``
-        :raises TypeError: if *name* is not a ``str`` or *metadata* not a mapping
+        :raises RuntimeError: outside ``async with emitter:``, or from another thread than
+            the event loop's
+        :raises TypeError: if *name* is not a ``str``, *metadata* not a mapping, or
+            *strict* not a ``bool`` or ``None``
         :raises ValueError: if *name* is not a valid event name
         """
-        background = self._running_background("emit_nowait")
+        background = self._running_background("emit_soon")
         validate_name(name)
         if metadata is not None:
             check_metadata(metadata)
+        check_bool(strict, "strict", optional=True)
         event = Event(name, data, True, None if metadata is None else dict(metadata))
 
         async def emit_now(handle: EmitHandle) -> None:
-            await self._deliver(event, None, strict)
+            await self._deliver(event, None, strict, valid=True)
             handle.emitted += 1
 
         return background.start(EmitHandle(name), emit_now, waits=False)
+
+    #: The name of the mtaio reference and of the design document: emits *soon* (it never
+    #: waits, so ``_nowait``'s other meaning, raising ``WouldBlock``, never arises).
+    emit_nowait = emit_soon
 
     def _running_background(self, method: str) -> Background:
         self._check_open(f"call {method}() on it")
@@ -176,6 +209,7 @@ class BackgroundWork(EmitterCore):
             raise RuntimeError(
                 f"{method}() needs a running emitter: use it inside 'async with emitter:'"
             )
+        self._check_background_thread(f"{method}()")
         return self._background
 
 

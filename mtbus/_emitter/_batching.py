@@ -5,6 +5,7 @@ from __future__ import annotations
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
 
+from .._core._checks import check_bool
 from .._core._event import Event
 from .._core._exceptions import EventEmitError, EventHandlerError
 from .._core._topics import TopicMatcher, validate_pattern
@@ -80,10 +81,12 @@ class Batching(EmitterCore):
         suppression of this emitter holds them back as usual.
 
         :return: how many events were dispatched
-        :raises TypeError: if an item is not an :class:`~mtbus.Event`
+        :raises TypeError: if an item is not an :class:`~mtbus.Event`, or *strict* is not a
+            ``bool`` or ``None``
         :raises ~mtbus.EventHandlerError: in strict mode, after every event was dispatched,
             if a handler failed
         """
+        check_bool(strict, "strict", optional=True)
         replayed = list(events)
         for event in replayed:
             if not isinstance(event, Event):
@@ -119,7 +122,7 @@ class Batch(Scope[EmitterCore]):
             return list(self._seen)
         return [event for event, _, _ in self._root._pending[self._start :]]
 
-    def take(self, event: Event[Any], concurrent: bool | None, strict: bool | None) -> bool:
+    def take(self, event: Event[Any], *, concurrent: bool | None, strict: bool | None) -> bool:
         self._root._pending.append((event, concurrent, strict))
         return True
 
@@ -169,7 +172,7 @@ class _Suppression(Scope[EmitterCore]):
             self._matcher = TopicMatcher()
             self._matcher.add(name, True)
 
-    def take(self, event: Event[Any], concurrent: bool | None, strict: bool | None) -> bool:
+    def take(self, event: Event[Any], *, concurrent: bool | None, strict: bool | None) -> bool:
         if self._matcher is not None and not self._matcher.match(event.name):
             return False
         self.events.append(event)
@@ -197,6 +200,7 @@ async def _commit(batch: Batch, pending: list[Deferred]) -> None:
     dispatched = 0
     try:
         for event, concurrent, strict in pending:
+            await emitter._pace()  # a long batch can be cancelled, and lets others run
             dispatched += 1
             if emitter._holding and hold(emitter, event, concurrent, strict):
                 continue  # an enclosing suppression takes it

@@ -14,7 +14,7 @@ import weakref
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
-from .._core._checks import check_count
+from .._core._checks import check_callable, check_count
 from .._core._event import Event, EventPriority
 from .._core._exceptions import DownstreamErrors, EventEmitError, EventHandlerError
 from .._core._topics import validate_pattern
@@ -53,11 +53,11 @@ class Composition(EmitterCore):
         :param predicate: called with each event; a true result forwards it
         :param event_name: only events matching this name or pattern are considered
             (default: every event)
-        :raises TypeError: if *predicate* is not callable
+        :raises TypeError: if *predicate* is not callable with one argument (the event)
         :raises ValueError: if *event_name* is not a valid name or pattern
         :raises ~mtbus.EventEmitError: if this emitter is closed
         """
-        _check_callable(predicate, "predicate")
+        check_callable(predicate, "predicate")
         return _derive(self, event_name, "filter predicate", predicate, _Filter(predicate))
 
     def map(
@@ -72,11 +72,11 @@ class Composition(EmitterCore):
         is a failure of the transform, reported like a raising handler of this emitter.
         Async transforms are awaited. Otherwise like :meth:`filter`.
 
-        :raises TypeError: if *transform* is not callable
+        :raises TypeError: if *transform* is not callable with one argument (the event)
         :raises ValueError: if *event_name* is not a valid name or pattern
         :raises ~mtbus.EventEmitError: if this emitter is closed
         """
-        _check_callable(transform, "transform")
+        check_callable(transform, "transform")
         return _derive(self, event_name, "map transform", transform, _Map(transform))
 
     def buffer(self, size: int, event_name: str | None = None) -> Self:
@@ -110,7 +110,8 @@ class Composition(EmitterCore):
         if links is None or not links.buffers:
             return 0
         held, links.buffers = links.buffers, {}
-        await self._deliver_all([Event(name, events) for name, events in held.items()], None)
+        lists = [Event(name, events) for name, events in held.items()]
+        await self._deliver_all(lists, None, valid=True)
         return sum(map(len, held.values()))
 
     def pipe(self, other: EmitterT, event_name: str | None = None) -> EmitterT:
@@ -230,7 +231,7 @@ class _Filter(_Forwarder):
         if isawaitable(keep):
             keep = await keep
         if keep:
-            await _send(child, _copy(event))
+            await _send(child, _copy(event), valid=True)
 
 
 class _Map(_Forwarder):
@@ -248,7 +249,10 @@ class _Map(_Forwarder):
             raise TypeError(
                 f"map transform must return an Event, not {type(result).__name__}: {result!r}"
             )
-        await _send(child, _copy(event) if result is event else result)
+        if result is event:
+            await _send(child, _copy(event), valid=True)
+        else:
+            await _send(child, result, valid=False)  # it may have a new name
 
 
 class _Buffer(_Forwarder):
@@ -260,7 +264,7 @@ class _Buffer(_Forwarder):
         held.append(event)
         if len(held) >= links.size:
             del links.buffers[event.name]
-            await _send(child, Event(event.name, held))
+            await _send(child, Event(event.name, held), valid=True)
 
     def __repr__(self) -> str:
         child = None if self.child is None else self.child()
@@ -281,17 +285,17 @@ class _Pipe:
             if source is not None:
                 source.unpipe(self.target)
             return
-        await _send(self.target, _copy(event))
+        await _send(self.target, _copy(event), valid=True)
 
     def __repr__(self) -> str:
         return f"<pipe to {_label(self.target)}>"
 
 
-async def _send(target: EmitterCore, event: Event[Any]) -> None:
+async def _send(target: EmitterCore, event: Event[Any], *, valid: bool) -> None:
     if target._closed:
         return
     try:
-        await target._deliver(event, None, True)
+        await target._deliver(event, None, True, valid=valid)
     except EventHandlerError as failure:
         raise DownstreamErrors(failure.errors) from None
 
@@ -384,8 +388,3 @@ def _copy(event: Event[Any]) -> Event[Any]:
 
 def _label(emitter: EmitterCore) -> str:
     return f"{type(emitter).__name__}@{id(emitter):#x}"
-
-
-def _check_callable(function: object, what: str) -> None:
-    if not callable(function):
-        raise TypeError(f"{what} must be callable, not {type(function).__name__}: {function!r}")

@@ -10,17 +10,30 @@ registration, queries, hooks and ``wait_for``, and owns the lifecycle (``async w
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
+from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
 
 import anyio
 
+from .._core._checks import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_condition,
+    check_handler,
+    check_priority,
+    check_seconds,
+)
 from .._core._event import Event, EventPriority
 from .._core._topics import validate_pattern
 from ._background import BackgroundWork
 from ._batching import Batching
 from ._composition import Composition
-from ._listener import Listener, check_condition, check_handler, check_priority
+from ._dispatch import WrongThreadError
+from ._listener import Listener
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -51,11 +64,15 @@ class EventEmitter(Composition, Batching, BackgroundWork):
 
     The emitter is not thread-safe: use it from the event loop's thread (handlers
     registered with ``to_thread=True`` run in worker threads, but are awaited from it).
+    From a worker thread, emit with ``anyio.from_thread.run(emitter.emit, name, data)``.
+    :meth:`emit` does not check the thread it runs in; calls that would wake a task of the
+    event loop from another thread (a :meth:`wait_for`, a background emit) raise
+    :exc:`RuntimeError`.
 
     Emitters compose (:meth:`filter`, :meth:`map`, :meth:`buffer`, :meth:`pipe`), defer
     emits (:meth:`batch_operations`, :meth:`suppress_events`) and, inside
     ``async with emitter:``, emit in the background (:meth:`emit_after`,
-    :meth:`emit_periodic`, :meth:`emit_nowait`).
+    :meth:`emit_periodic`, :meth:`emit_soon`).
 
     :param concurrent: run handlers of equal priority together in a task group, instead of
         one after another (levels still run in priority order)
@@ -71,11 +88,11 @@ class EventEmitter(Composition, Batching, BackgroundWork):
 
     async def __aenter__(self) -> Self:
         """Start the task group that :meth:`emit_after`, :meth:`emit_periodic` and
-        :meth:`emit_nowait` run in.
+        :meth:`emit_soon` run in.
 
         When the block ends normally, pending :meth:`emit_after` emits and further ticks of
         :meth:`emit_periodic` are cancelled, while dispatches already under way (every
-        :meth:`emit_nowait` among them) finish first. When it raises or is cancelled,
+        :meth:`emit_soon` among them) finish first. When it raises or is cancelled,
         everything is cancelled, and the block's exception leaves it as itself. A
         background emit that fails (in strict mode) ends only itself: its handlers'
         failures were logged and passed to the ``on_error`` hooks, and its
@@ -109,9 +126,13 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         ``mtbus`` logger: use :meth:`aclose` to deliver them first). Registering on or
         emitting to a closed emitter raises :exc:`~mtbus.EventEmitError`. Closing twice
         does nothing.
+
+        :raises RuntimeError: if called from another thread than the event loop's while
+            background work runs (it would cancel it from there)
         """
         if self._closed:
             return
+        self._check_background_thread("close()")
         self._shut()
         for child in self._unlink():
             child.close()
@@ -171,12 +192,14 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         :param priority: an :class:`~mtbus.EventPriority` or ``int``; higher runs first
         :param condition: called with the event first; the handler is skipped when it returns
             false. A raising condition counts as a failing handler.
-        :param to_thread: run a plain (sync) function in a worker thread instead of inline
+        :param to_thread: run a plain (sync) function in a worker thread instead of inline;
+            an awaitable it returns is awaited in the event loop
         :param batched: call it with a list of events: once per :meth:`batch_operations`
             block, with the events it matched there (see :class:`~mtbus.Batch`); outside
             a batch, with a list of the one event emitted. The event it receives is named
             after *name*.
-        :raises TypeError: if the handler, priority or condition has the wrong type
+        :raises TypeError: if the handler, priority, condition or a flag has the wrong type,
+            or the handler or condition cannot be called with one argument (the event)
         :raises ValueError: if the name or pattern is invalid
         :raises ~mtbus.EventEmitError: if the emitter is closed
         """
@@ -222,7 +245,9 @@ class EventEmitter(Composition, Batching, BackgroundWork):
 
         It is removed as it starts running, so an emit from inside it, or a concurrent emit,
         does not run it again. An emit whose ``condition`` rejects it does not use it up.
-        :meth:`remove_listener` takes the original function.
+        With ``to_thread=True`` it is used up when its worker thread starts it: if the emit
+        is cancelled before that, it stays registered, in its place, and the next emit
+        runs it. :meth:`remove_listener` takes the original function.
         """
         return self._register_or_decorate(
             name, handler, priority, condition, to_thread, True, batched
@@ -254,7 +279,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         :raises ValueError: if *name* is not a valid name or pattern
         """
         validate_pattern(name, "event name or pattern")
-        check_handler(handler)
+        check_callable(handler, "handler", None)
         listener = self._registry.find(name, handler)
         if listener is None:
             return False
@@ -311,10 +336,14 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         like a raising handler; a raising ``on_error`` hook is logged.
 
         :raises ValueError: if *kind* is not one of the three hook types
-        :raises TypeError: if *hook* is not callable
+        :raises TypeError: if *hook* is not callable with its arguments (one, the event;
+            three for ``on_error``)
         """
-        _check_hook_kind(kind)
-        check_handler(hook)
+        check_choice(kind, "hook type", _HOOK_KINDS)
+        if kind == "on_error":
+            check_callable(hook, "on_error hook", 3)
+        else:
+            check_handler(hook, f"{kind} hook")
         self._check_open(f"add a {kind} hook")
         if kind == "on_error":
             self._on_error += (hook,)
@@ -329,7 +358,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
 
         :raises ValueError: if *kind* is not one of the three hook types
         """
-        _check_hook_kind(kind)
+        check_choice(kind, "hook type", _HOOK_KINDS)
         if kind == "on_error":
             if hook not in self._on_error:
                 return False
@@ -345,7 +374,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         self,
         name: str,
         timeout: float | None = None,
-        check: Callable[[Event[Any]], bool] | None = None,
+        check: Callable[[Event[Any]], Any] | None = None,
     ) -> Event[Any]:
         """Wait until an event matching *name* (a name or pattern) is emitted, and return it.
 
@@ -353,35 +382,59 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         events even when a handler stopped propagation. It is removed when this returns,
         times out or is cancelled. If *check* raises, the exception is raised here.
 
-        :param timeout: seconds to wait at most (``None`` waits forever)
-        :param check: only an event for which this returns true ends the wait
+        An emit made in another thread than this task's (with an event loop of its own)
+        cannot end the wait: when it reaches the waiter it raises :exc:`RuntimeError`.
+        Emit with ``anyio.from_thread.run(emitter.emit, ...)`` from worker threads.
+
+        :param timeout: seconds to wait at most (``None`` or ``math.inf``: forever)
+        :param check: only an event for which this returns true ends the wait; it runs in
+            the emitting task, like a monitor handler, and may be ``async def`` (its result
+            is awaited)
         :raises TimeoutError: if no matching event arrived within *timeout*
+        :raises TypeError: if *timeout* is not a number, or *check* not callable with one
+            argument (the event)
+        :raises ValueError: if *timeout* is negative or NaN, or *name* is invalid
         """
         validate_pattern(name, "event name or pattern")
         if timeout is not None:
-            _check_timeout(timeout)
-        if check is not None and not callable(check):
-            raise TypeError(f"check must be callable, not {type(check).__name__}: {check!r}")
+            check_seconds(timeout, "timeout", infinite=True, optional=True)
+        if check is not None:
+            check_callable(check, "check")
         outcome: list[Event[Any] | Exception] = []
         arrived = anyio.Event()
+        waiting_thread = threading.get_ident()
 
-        def on_event(event: Event[Any]) -> None:
+        async def on_event(event: Event[Any]) -> None:
             if outcome:
                 return
+            if threading.get_ident() != waiting_thread:
+                raise WrongThreadError(
+                    f"cannot end a wait_for({name!r}) from another thread: emit from the "
+                    f"event loop's thread, with anyio.from_thread.run(emitter.emit, ...) "
+                    f"from a worker thread"
+                )
             try:
-                if check is not None and not check(event):
-                    return
+                if check is not None:
+                    passed = check(event)
+                    if isawaitable(passed):
+                        passed = await passed
+                    if not passed or outcome:
+                        return
                 outcome.append(event)
             except Exception as error:
+                if outcome:
+                    return
                 outcome.append(error)
             arrived.set()
 
-        listener = self._add(name, on_event, EventPriority.MONITOR, None, False, False)
+        self._check_open(f"wait for {name!r}")
+        listener = Listener(name, on_event, priority=EventPriority.MONITOR)
+        self._add_listener(listener)
         try:
             with anyio.fail_after(timeout):
                 await arrived.wait()
         finally:
-            self._registry.discard(listener)
+            self._remove_listener(listener)
         result = outcome[0]
         if isinstance(result, Exception):
             raise result
@@ -403,7 +456,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
             self._add(name, handler, priority, condition, to_thread, once, batched)
             return handler
         # Validate now, so a bad decorator argument fails at the decorator line.
-        self._check_registration(name, priority, condition)
+        self._check_registration(name, priority, condition, to_thread, once, batched)
 
         def decorator(handler: HandlerT) -> HandlerT:
             self._add(name, handler, priority, condition, to_thread, once, batched)
@@ -411,11 +464,22 @@ class EventEmitter(Composition, Batching, BackgroundWork):
 
         return decorator
 
-    def _check_registration(self, name: object, priority: object, condition: object) -> int:
+    def _check_registration(
+        self,
+        name: object,
+        priority: object,
+        condition: object,
+        to_thread: object,
+        once: object,
+        batched: object,
+    ) -> int:
         validate_pattern(name, "event name or pattern")
         self._check_open(f"register a handler for {name!r}")
         if condition is not None:
             check_condition(condition)
+        check_bool(to_thread, "to_thread")
+        check_bool(once, "once")
+        check_bool(batched, "batched")
         return check_priority(priority)
 
     def _add(
@@ -428,7 +492,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         once: bool,
         batched: bool = False,
     ) -> Listener:
-        priority = self._check_registration(name, priority, condition)
+        priority = self._check_registration(name, priority, condition, to_thread, once, batched)
         check_handler(handler, to_thread=to_thread)
         listener = Listener(
             name,
@@ -438,20 +502,8 @@ class EventEmitter(Composition, Batching, BackgroundWork):
             once=once,
             to_thread=to_thread,
             batched=batched,
+            # Held weakly: a registration does not keep its emitter alive.
+            remover=weakref.WeakMethod(self._remove_listener) if once and to_thread else None,
         )
-        self._registry.add(listener)
+        self._add_listener(listener)
         return listener
-
-
-def _check_hook_kind(kind: object) -> None:
-    if kind not in _HOOK_KINDS:
-        raise ValueError(f"unknown hook type {kind!r}: expected one of {', '.join(_HOOK_KINDS)}")
-
-
-def _check_timeout(timeout: object) -> None:
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise TypeError(
-            f"timeout must be a number or None, not {type(timeout).__name__}: {timeout!r}"
-        )
-    if not timeout >= 0:  # also rejects NaN
-        raise ValueError(f"invalid timeout {timeout!r}: must be >= 0")

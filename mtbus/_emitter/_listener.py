@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
+from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import anyio.to_thread
 
+from .._core._checks import is_async_callable
 from .._core._event import Event, EventPriority
 
 if TYPE_CHECKING:
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 Handler: TypeAlias = Callable[["Event[Any]"], Any]
 #: A condition takes the :class:`~mtbus.Event` and says whether the handler should run.
 Condition: TypeAlias = Callable[["Event[Any]"], bool]
+#: How a once-listener run in a worker thread unregisters itself once the thread ran it.
+Remover: TypeAlias = Callable[[], "Callable[[Listener], None] | None"]
 
 
 class Listener:
@@ -42,6 +45,7 @@ class Listener:
         "role",
         "sequence",
         "spent",
+        "threaded",
     )
 
     def __init__(
@@ -56,6 +60,7 @@ class Listener:
         batched: bool = False,
         role: str = "handler",
         callback: Handler | None = None,
+        remover: Remover | None = None,
     ) -> None:
         self.key = key
         #: What log lines call it: ``"handler"``, or ``"before_emit hook"`` and the like.
@@ -68,17 +73,26 @@ class Listener:
         self.sequence = 0
         self.condition = condition
         self.once = once
+        #: A once-listener that an emit took: it runs no more (see ``EmitterCore._use_up``).
         self.spent = False
         self.guarded = once or condition is not None
+        #: Its handler runs in a worker thread: a once-listener is then used up only when
+        #: the thread starts it, and unregistered by *remover* once it ran.
+        self.threaded = to_thread
         if callback is not None:  # internal listeners: shown as *handler*, run *callback*
             self.callback: Handler = callback
-            self.is_async = _is_async_callable(callback)
+            self.is_async = is_async_callable(callback)
+        elif to_thread and once:
+            if remover is None:
+                raise ValueError("a once-listener run in a worker thread needs a remover")
+            self.callback = _once_in_worker_thread(self, handler, remover)
+            self.is_async = True
         elif to_thread:
             self.callback = _in_worker_thread(handler)
             self.is_async = True
         else:
             self.callback = handler
-            self.is_async = _is_async_callable(handler)
+            self.is_async = is_async_callable(handler)
         #: A batched handler takes a list of events: inside a batch, the batch's matching
         #: events (called by the batch's commit); outside, a list of the one event emitted.
         self.batched = batched
@@ -88,56 +102,11 @@ class Listener:
             self.is_async = False  # the wrapper returns the handler's awaitable, if any
 
 
-def check_handler(handler: object, *, to_thread: bool = False) -> None:
-    """Raise :exc:`TypeError` if *handler* cannot be registered as an event handler."""
-    if not callable(handler):
-        raise TypeError(f"handler must be callable, not {type(handler).__name__}: {handler!r}")
-    if inspect.isgeneratorfunction(handler) or inspect.isasyncgenfunction(handler):
-        raise TypeError(
-            f"handler must be a function or coroutine function, not a generator function: "
-            f"{handler!r}"
-        )
-    if to_thread and _is_async_callable(handler):
-        raise TypeError(f"to_thread=True needs a plain (sync) function, got async {handler!r}")
-
-
-def check_condition(condition: object) -> None:
-    """Raise :exc:`TypeError` unless *condition* is a plain (sync) callable."""
-    if not callable(condition):
-        raise TypeError(
-            f"condition must be callable, not {type(condition).__name__}: {condition!r}"
-        )
-    if _is_async_callable(condition):
-        raise TypeError(
-            f"condition must be a plain function returning a bool, not async: {condition!r}"
-        )
-
-
-def check_priority(priority: object) -> int:
-    """Return *priority* as an int, or raise if it is not a valid priority."""
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise TypeError(
-            f"priority must be an EventPriority or int, not {type(priority).__name__}: {priority!r}"
-        )
-    if priority < EventPriority.MONITOR:
-        raise ValueError(
-            f"invalid priority {priority!r}: must not be below EventPriority.MONITOR "
-            f"({int(EventPriority.MONITOR)})"
-        )
-    return priority
-
-
 def describe(handler: object) -> str:
     """A short human name for a handler, for log lines and error messages."""
     named = handler if hasattr(handler, "__qualname__") else type(handler)
     name = f"{named.__module__}.{named.__qualname__}"
     return name if named is handler else f"{name} object"
-
-
-def _is_async_callable(handler: object) -> bool:
-    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
-        getattr(handler, "__call__", None)  # noqa: B004 - callable objects with async __call__
-    )
 
 
 def _as_one_element_batch(key: str, callback: Handler) -> Handler:
@@ -153,7 +122,47 @@ def batch_event(key: str, events: list[Event[Any]]) -> Event[list[Event[Any]]]:
 
 
 def _in_worker_thread(handler: Handler) -> Callable[[Event[Any]], Awaitable[Any]]:
-    async def run_in_worker_thread(event: Event[Any]) -> Any:
-        return await anyio.to_thread.run_sync(handler, event)
+    def call(event: Event[Any]) -> tuple[Any]:
+        # Boxed: trio refuses a thread's result that is a coroutine; it is awaited below.
+        return (handler(event),)
+
+    async def run_in_worker_thread(event: Event[Any]) -> None:
+        (result,) = await anyio.to_thread.run_sync(call, event)
+        if result is not None and isawaitable(result):  # awaited in the loop, as for any handler
+            await result
 
     return run_in_worker_thread
+
+
+def _once_in_worker_thread(
+    listener: Listener, handler: Handler, remover: Remover
+) -> Callable[[Event[Any]], Awaitable[Any]]:
+    """Run a once-listener in a worker thread, and settle it by whether the thread started it.
+
+    The emit that took it marked it spent but left it registered. If the thread started it,
+    it is used up (it ran, even if it raised): unregister it. If the emit was cancelled
+    before that (while waiting for a thread), it never ran: make it runnable again, still
+    registered in its place.
+    """
+
+    async def run_once_in_worker_thread(event: Event[Any]) -> None:
+        started = False
+
+        def start(event: Event[Any]) -> tuple[Any]:
+            nonlocal started
+            started = True
+            return (handler(event),)  # boxed, as in _in_worker_thread
+
+        try:
+            (result,) = await anyio.to_thread.run_sync(start, event)
+        finally:
+            if started:
+                remove = remover()
+                if remove is not None:
+                    remove(listener)
+            else:
+                listener.spent = False
+        if result is not None and isawaitable(result):
+            await result
+
+    return run_once_in_worker_thread

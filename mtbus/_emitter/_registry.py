@@ -37,7 +37,7 @@ class Plan:
     ) -> None:
         self.listeners = (*before, *handlers, *after)
         self.unguarded = not any(listener.guarded for listener in self.listeners)
-        by_priority = groupby(handlers, key=lambda listener: listener.priority)
+        by_priority = groupby(handlers, key=run_level)
         self.levels = (
             *((hook,) for hook in before),
             *(tuple(level) for _, level in by_priority),
@@ -154,6 +154,14 @@ class Registry:
         :raises ValueError: if *name* is not a valid event name
         """
         validate_name(name)
+        return self._build(name)
+
+    def plan_for(self, name: str) -> Plan:
+        """The cached plan for *name*, or a new one: *name* must be a valid event name."""
+        plan = self.plans.get(name)
+        return self._build(name) if plan is None else plan
+
+    def _build(self, name: str) -> Plan:
         by_key = self._by_key
         handlers = [listener for key in self._matcher.match(name) for listener in by_key[key]]
         handlers.sort(key=run_order)
@@ -163,11 +171,6 @@ class Registry:
         self.plans[name] = plan
         return plan
 
-    def plan_for(self, name: str) -> Plan:
-        """The cached plan for *name*, or a new one (validating *name*) if there is none."""
-        plan = self.plans.get(name)
-        return self.plan(name) if plan is None else plan
-
     def _forget_plans(self, key: str) -> None:
         if has_wildcard(key):
             self.plans.clear()
@@ -175,6 +178,12 @@ class Registry:
             self.plans.pop(key, None)
 
 
-def run_order(listener: Listener) -> tuple[int, int]:
-    """Higher priority first, then registration order (monitors are the lowest priority)."""
-    return (-listener.priority, listener.sequence)
+def run_order(listener: Listener) -> tuple[bool, int, int]:
+    """Monitors last, whatever the other priorities; higher priority first; then
+    registration order."""
+    return (listener.monitor, -listener.priority, listener.sequence)
+
+
+def run_level(listener: Listener) -> tuple[bool, int]:
+    """What a listener shares with the others of its level under concurrent dispatch."""
+    return (listener.monitor, listener.priority)

@@ -43,7 +43,7 @@ class Scope(Generic[HolderT]):
         self.open = False
         self._token: Token[tuple[Scope[Any], ...]] | None = None
 
-    def take(self, event: Event[Any], concurrent: bool | None, strict: bool | None) -> bool:
+    def take(self, event: Event[Any], *, concurrent: bool | None, strict: bool | None) -> bool:
         """Hold *event* back if this scope wants it; say whether it did."""
         raise NotImplementedError
 
@@ -65,7 +65,11 @@ class Scope(Generic[HolderT]):
 def hold(emitter: Holder, event: Event[Any], concurrent: bool | None, strict: bool | None) -> bool:
     """Let the innermost scope of *emitter* open in this task take *event*, if one wants it."""
     for scope in reversed(_scopes.get()):
-        if scope.open and scope.emitter is emitter and scope.take(event, concurrent, strict):
+        if (
+            scope.open
+            and scope.emitter is emitter
+            and scope.take(event, concurrent=concurrent, strict=strict)
+        ):
             return True
     return False
 

@@ -6,6 +6,7 @@ the methods that start work in it.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 import anyio
@@ -19,13 +20,13 @@ if TYPE_CHECKING:
 
 
 class EmitHandle:
-    """A background emit started by ``emit_after``, ``emit_periodic`` or ``emit_nowait``.
+    """A background emit started by ``emit_after``, ``emit_periodic`` or ``emit_soon``.
 
     :ivar name: the event name it emits
     :ivar emitted: how many emits it has completed so far
     """
 
-    __slots__ = ("_error", "_finished", "_running", "_scope", "emitted", "name")
+    __slots__ = ("_error", "_finished", "_running", "_scope", "_thread", "emitted", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -35,12 +36,22 @@ class EmitHandle:
         self._finished = anyio.Event()
         #: True while an emit is dispatching: a normal exit of ``async with`` lets it finish.
         self._running = False
+        #: The event loop's thread, the only one that may cancel it.
+        self._thread = threading.get_ident()
 
     def cancel(self) -> None:
         """Cancel it: a pending emit never happens, a running dispatch is cancelled.
 
         Cancelling a finished handle does nothing.
+
+        :raises RuntimeError: if called from another thread than the event loop's (use
+            ``anyio.from_thread.run_sync(handle.cancel)`` there)
         """
+        if threading.get_ident() != self._thread:
+            raise RuntimeError(
+                "EmitHandle.cancel() called from another thread than the event loop's: "
+                "use anyio.from_thread.run_sync(handle.cancel)"
+            )
         self._scope.cancel()
 
     @property
@@ -72,13 +83,15 @@ class EmitHandle:
 class Background:
     """The task group of an emitter's ``async with`` block, and the handles running in it."""
 
-    __slots__ = ("closing", "group", "handles")
+    __slots__ = ("closing", "group", "handles", "thread")
 
     def __init__(self) -> None:
         self.group: TaskGroup = anyio.create_task_group()
         self.handles: set[EmitHandle] = set()
         #: Set when the block ends normally: timers stop, running dispatches finish.
         self.closing = False
+        #: The event loop's thread: starting or cancelling work from another one is refused.
+        self.thread = threading.get_ident()
 
     def cancel_all(self) -> None:
         for handle in list(self.handles):
