@@ -72,7 +72,7 @@ async def main() -> None:
         bus.on("heartbeat", show_heartbeat)
         beats = iter(range(1, 4))
         await bus.emit_periodic(0.001, "heartbeat", lambda: next(beats), max_count=3).wait()
-        bus.emit_nowait("notify.ops", "import finished")
+        bus.emit_soon("notify.ops", "import finished")
         bus.emit_after(60, "notify.ops", "never sent: the block ends first")
     print("done")
 
