@@ -17,7 +17,7 @@ import pytest
 from mtbus import Event, EventEmitter
 
 # The interval is a tuning constant, not state: the tests hold for whatever it is.
-from mtbus._emitter._dispatch import CHECKPOINT_INTERVAL
+from mtbus._core._pacing import CHECKPOINT_INTERVAL
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -142,3 +142,16 @@ def test_mypy_strict_passes(target: str, mypy: Report) -> None:
 @pytest.mark.parametrize("target", TARGETS)
 def test_pyright_strict_passes(target: str, pyright: Report) -> None:
     pyright.check(target)
+
+
+def test_every_public_name_is_fully_typed() -> None:
+    """``pyright --verifytypes``: what users see of mtbus has no unknown or ambiguous type."""
+    result = run("pyright", ["--verifytypes", "mtbus", "--ignoreexternal", "--outputjson"])
+    report = json.loads(result.stdout)["typeCompleteness"]
+    incomplete = [
+        f"{symbol['name']}: {diagnostic['message']}"
+        for symbol in report["symbols"]
+        for diagnostic in symbol.get("diagnostics", ())
+    ]
+    assert report["completenessScore"] == 1, "\n".join(incomplete)
+    assert incomplete == []

@@ -21,11 +21,12 @@ from .._core._checks import (
 )
 from .._core._exceptions import ChannelClosedError, ChannelError, ChannelFullError, ChannelGapError
 from .._core._message import NO_METADATA, freeze_metadata, new_message
+from .._core._pacing import CHECKPOINT_INTERVAL
 from .._core._topics import TopicMatcher, validate_name
 from ..backends import MemoryBackend
 from ..backends._resp import redact
 from ._ports import ChannelAdapter, SubscriberAdapter
-from ._subscriber import CHECKPOINT_EVERY, FULL, PUBLISH_REMEDY, QUEUED, REFUSED, Subscriber
+from ._subscriber import FULL, PUBLISH_REMEDY, QUEUED, REFUSED, Subscriber
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Iterable, Mapping
@@ -133,7 +134,7 @@ class Channel(Generic[T]):
         self._max_subscribers = max_subscribers
         self._closed = False
         # In-memory publishes left before the next one checkpoints (as in Subscriber.receive).
-        self._countdown = CHECKPOINT_EVERY - 1
+        self._countdown = CHECKPOINT_INTERVAL - 1
         self._published = 0
         self._gaps = 0
         self._lost = 0
@@ -449,7 +450,7 @@ class Channel(Generic[T]):
 
         The common case runs here: every queue has room. The first full queue hands this
         subscriber and the rest to :meth:`_deliver_rest`, where the overflow policies apply.
-        Every :data:`CHECKPOINT_EVERY`-th call checkpoints first, before delivering anything.
+        Every :data:`CHECKPOINT_INTERVAL`-th call checkpoints first, before delivering anything.
         """
         if self._countdown:
             self._countdown -= 1
@@ -477,7 +478,7 @@ class Channel(Generic[T]):
 
     async def _checkpoint(self) -> None:
         """The periodic checkpoint of :meth:`_deliver`: other tasks run, cancellation acts."""
-        self._countdown = CHECKPOINT_EVERY - 1
+        self._countdown = CHECKPOINT_INTERVAL - 1
         await checkpoint()
         if self._closed:  # meanwhile
             raise ChannelClosedError(f"cannot publish to {self!r}: it is closed")

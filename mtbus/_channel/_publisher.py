@@ -85,8 +85,8 @@ class Publisher(Generic[T]):
         check_seconds(flush_interval, "flush_interval", positive=True)
         self._channel = channel
         self._default_topic = default_topic
-        self.batch_size = batch_size
-        self.flush_interval = float(flush_interval)
+        self.batch_size: int = batch_size
+        self.flush_interval: float = float(flush_interval)
         self._pending: list[Message[T]] = []
         self._published = 0
         self._failed = 0

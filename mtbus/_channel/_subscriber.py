@@ -12,6 +12,7 @@ import anyio
 from anyio.lowlevel import checkpoint
 
 from .._core._exceptions import ChannelClosedError
+from .._core._pacing import CHECKPOINT_INTERVAL
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -22,11 +23,6 @@ if TYPE_CHECKING:
 
 T_co = TypeVar("T_co", covariant=True)
 
-#: A receive loop (and, per channel, an in-memory publish loop) that never has to wait
-#: still makes a full checkpoint every this many calls: cancellation is noticed and other
-#: tasks get to run. Measured (docs/performance.md): the cost is the counter's (about 20 ns
-#: a call) plus a checkpoint's (5 to 10 µs) divided by this, so the largest count allowed.
-CHECKPOINT_EVERY: Final = 256
 
 # What Subscriber._offer answers: queued, dropped (drop_newest), refused (the "error"
 # policy), or full under the "block" policy (then the publisher waits with _put).
@@ -136,7 +132,7 @@ class Subscriber(Generic[T_co]):
         self._delivered = 0
         self._dropped = 0
         # Receives left before the next one checkpoints even though a message is waiting.
-        self._countdown = CHECKPOINT_EVERY - 1
+        self._countdown = CHECKPOINT_INTERVAL - 1
         # Created only while somebody waits: a receiver for a message, a publisher for room;
         # _thread is the thread whose event loop runs the tasks waiting on them.
         self._not_empty: anyio.Event | None = None
@@ -145,7 +141,7 @@ class Subscriber(Generic[T_co]):
         # The backend's consumer-group member feeding it, told what the consumer processed.
         self._acknowledger: Acknowledger | None = None
         #: The order of subscription within its channel (delivery visits subscribers in it).
-        self.sequence = sequence
+        self.sequence: int = sequence
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -212,7 +208,7 @@ class Subscriber(Generic[T_co]):
 
     async def _wait_for_message(self) -> None:
         """Checkpoint, or wait until a message is queued (every way :meth:`receive` yields)."""
-        self._countdown = CHECKPOINT_EVERY - 1
+        self._countdown = CHECKPOINT_INTERVAL - 1
         queue = self._queue
         if queue:
             await checkpoint()

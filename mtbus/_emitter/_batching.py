@@ -122,7 +122,7 @@ class Batch(Scope[EmitterCore]):
             return list(self._seen)
         return [event for event, _, _ in self._root._pending[self._start :]]
 
-    def take(self, event: Event[Any], *, concurrent: bool | None, strict: bool | None) -> bool:
+    def _take(self, event: Event[Any], *, concurrent: bool | None, strict: bool | None) -> bool:
         self._root._pending.append((event, concurrent, strict))
         return True
 
@@ -172,7 +172,7 @@ class _Suppression(Scope[EmitterCore]):
             self._matcher = TopicMatcher()
             self._matcher.add(name, True)
 
-    def take(self, event: Event[Any], *, concurrent: bool | None, strict: bool | None) -> bool:
+    def _take(self, event: Event[Any], *, concurrent: bool | None, strict: bool | None) -> bool:
         if self._matcher is not None and not self._matcher.match(event.name):
             return False
         self.events.append(event)

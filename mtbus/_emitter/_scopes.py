@@ -39,11 +39,11 @@ class Scope(Generic[HolderT]):
     __slots__ = ("_token", "emitter", "open")
 
     def __init__(self, emitter: HolderT) -> None:
-        self.emitter = emitter
-        self.open = False
+        self.emitter: HolderT = emitter
+        self.open: bool = False
         self._token: Token[tuple[Scope[Any], ...]] | None = None
 
-    def take(self, event: Event[Any], *, concurrent: bool | None, strict: bool | None) -> bool:
+    def _take(self, event: Event[Any], *, concurrent: bool | None, strict: bool | None) -> bool:
         """Hold *event* back if this scope wants it; say whether it did."""
         raise NotImplementedError
 
@@ -68,7 +68,7 @@ def hold(emitter: Holder, event: Event[Any], concurrent: bool | None, strict: bo
         if (
             scope.open
             and scope.emitter is emitter
-            and scope.take(event, concurrent=concurrent, strict=strict)
+            and scope._take(event, concurrent=concurrent, strict=strict)
         ):
             return True
     return False

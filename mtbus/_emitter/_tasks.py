@@ -29,8 +29,8 @@ class EmitHandle:
     __slots__ = ("_error", "_finished", "_running", "_scope", "_thread", "emitted", "name")
 
     def __init__(self, name: str) -> None:
-        self.name = name
-        self.emitted = 0
+        self.name: str = name
+        self.emitted: int = 0
         self._error: Exception | None = None
         self._scope = anyio.CancelScope()
         self._finished = anyio.Event()

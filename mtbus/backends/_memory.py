@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskStatus
 
-    from ._base import ChannelPort, Record, SubscriberPort
+    from ._base import ChannelPort, Deliver, Link, Record, SubscriberPort
 
 
 class MemoryBackend:
@@ -29,7 +29,7 @@ class MemoryBackend:
     def __repr__(self) -> str:
         return "MemoryBackend()"
 
-    def connect(self, channel: ChannelPort) -> _MemoryLink:
+    def connect(self, channel: ChannelPort) -> Link:
         """Attach a channel: what it publishes goes straight to its own delivery."""
         return _MemoryLink(channel)
 
@@ -40,7 +40,7 @@ class _MemoryLink:
     __slots__ = ("send",)
 
     def __init__(self, channel: ChannelPort) -> None:
-        self.send = channel.deliver
+        self.send: Deliver = channel.deliver
 
     async def send_batch(
         self, records: Sequence[Record], results: list[int | Exception], *, stop_at_error: bool

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup, TaskStatus
 
-    from ._base import ChannelPort, Record, SubscriberPort
+    from ._base import ChannelPort, Link, Record, SubscriberPort
 
 _logger = logging.getLogger("mtbus")
 
@@ -173,7 +173,7 @@ class RedisBackend:
         """The Redis key of the stream that carries *channel*."""
         return f"{self._key_prefix}{{{channel}}}"
 
-    def connect(self, channel: ChannelPort) -> RedisLink:
+    def connect(self, channel: ChannelPort) -> Link:
         """Attach a channel; nothing touches the network before ``async with channel:``."""
         return RedisLink(self, channel)
 
