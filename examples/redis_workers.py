@@ -35,8 +35,9 @@ async def worker(name: str, member: Subscriber[dict[str, int]], done: dict[str, 
     """Charge orders until all of them are charged by somebody."""
     while sum(len(charged) for charged in done.values()) < ORDERS:
         with anyio.move_on_after(0.5):
-            message = await member.receive()
+            message = await member.receive()  # also acknowledges the order charged before
             done[name].append(message.data["order"])
+    await member.acknowledge()  # the last order charged, too: nobody charges it again
 
 
 async def main() -> None:

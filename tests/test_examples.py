@@ -6,8 +6,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    import redis
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("*.py"))
@@ -68,10 +72,16 @@ def test_composition_and_batching_examples_run_on_trio(script: str, expected: st
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_redis_workers_example_shares_the_work_and_resumes(backend: str, redis_url: str) -> None:
+def test_redis_workers_example_shares_the_work_and_resumes(
+    backend: str, redis_url: str, raw: redis.Redis
+) -> None:
+    before = set(raw.keys("mtbus:*orders-*"))
     result = run(str(EXAMPLES / "redis_workers.py"), backend, redis_url=redis_url)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "billing: 20 orders charged, each once: True" in result.stdout
     assert "audit: saw European orders [1, 3, 5], then stopped" in result.stdout
     assert "audit: resumed with [7, 9, 11]..., 7 more, none missed: True" in result.stdout
+    # Every order charged was acknowledged, the last ones too: none is left to charge again.
+    (stream,) = set(raw.keys("mtbus:*orders-*")) - before
+    assert raw.xpending(stream, "billing")["pending"] == 0
