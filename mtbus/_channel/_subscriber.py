@@ -391,9 +391,12 @@ class Subscriber(Generic[T_co]):
         )
 
     def _wake_receivers(self) -> None:
-        """Wake the tasks waiting for a message (called by a publisher in their thread)."""
-        if get_ident() != self._thread:
-            raise self._foreign(f"publish to {self._channel!r}", PUBLISH_REMEDY)
+        """Wake the tasks waiting for a message.
+
+        Its callers run in the waiting tasks' thread, so this does not check it again: the
+        channel's delivery checked it before queuing anything (a publish from another thread
+        delivers nothing), and a backend's readers are tasks of the same event loop.
+        """
         waiting, self._not_empty = self._not_empty, None
         if waiting is not None:
             waiting.set()
