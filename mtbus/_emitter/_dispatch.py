@@ -289,10 +289,11 @@ class EmitterCore:
         would from sequential dispatch, not in an exception group.
         """
         errors: list[Exception] = []
-        #: KeyboardInterrupt or SystemExit raised by a handler in a task of a level: asyncio
-        #: would also re-raise them from the event loop if they left the task, so the task
-        #: ends quietly, cancels its level and leaves them to be raised by this task.
-        interrupts: list[BaseException] = []
+        #: What a handler raised that must leave emit as itself (KeyboardInterrupt,
+        #: SystemExit, a WrongThreadError): caught in its task, which cancels its level,
+        #: and raised by this task (asyncio would also re-raise KeyboardInterrupt and
+        #: SystemExit from the event loop if they left the task).
+        escaping: list[BaseException] = []
         level_scope: anyio.CancelScope | None = None
 
         async def run_one(listener: Listener) -> None:
@@ -301,8 +302,10 @@ class EmitterCore:
                 await self._dispatch(event, (listener,), True, stoppable=False)
             except EventHandlerError as failure:
                 errors.extend(failure.errors)
-            except (KeyboardInterrupt, SystemExit) as interrupt:
-                interrupts.append(interrupt)
+            except anyio.get_cancelled_exc_class():
+                raise
+            except BaseException as error:
+                escaping.append(error)
                 if level_scope is not None:
                     level_scope.cancel()
 
@@ -315,26 +318,15 @@ class EmitterCore:
                 except EventHandlerError as failure:
                     errors.extend(failure.errors)
                 continue
-            escaped: BaseException | None = None
             try:
                 async with anyio.create_task_group() as group:
                     level_scope = group.cancel_scope
                     for listener in level:
                         group.start_soon(run_one, listener)
-            except BaseExceptionGroup as failure:
-                escaped = _escaped(failure)
-                if escaped is None:
-                    raise
-            level_scope = None
-            if interrupts:
-                escaped = interrupts[0]
-            if escaped is not None:
-                # Raised here, outside the except clause, so that it leaves emit as itself
-                # rather than with the group (which holds it) as its context.
-                try:
-                    raise escaped
-                finally:
-                    escaped = None
+            finally:
+                level_scope = None
+                if escaping:
+                    raise escaping[0]
         if strict and errors:
             raise EventHandlerError(event, tuple(errors))
         return event
@@ -473,25 +465,3 @@ class WrongThreadError(RuntimeError):
 def _check_options(concurrent: object, strict: object) -> None:
     check_bool(concurrent, "concurrent", optional=True)
     check_bool(strict, "strict", optional=True)
-
-
-def _escaped(failure: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    """What left a level's task group, if it should leave emit as itself.
-
-    Handler exceptions are isolated in the tasks, so what is in the group is a
-    :exc:`BaseException` that is not an :exc:`Exception` (``KeyboardInterrupt``,
-    ``SystemExit``, …) or a :class:`WrongThreadError`: the first of them, unless the group
-    also holds a cancellation, which must reach its cancel scope in the group untouched.
-    """
-    cancelled = anyio.get_cancelled_exc_class()
-    leaves: list[BaseException] = []
-    pending: list[BaseException] = [failure]
-    while pending:
-        error = pending.pop(0)
-        if isinstance(error, BaseExceptionGroup):
-            pending[:0] = error.exceptions
-        elif isinstance(error, cancelled):
-            return None
-        else:
-            leaves.append(error)
-    return leaves[0] if leaves else None
