@@ -50,3 +50,16 @@ def test_backends_namespace_lists_exactly_its_public_names() -> None:
     assert backends.MemoryBackend.__module__ == "mtbus.backends"
     # The backend writer's interface: a backend knows channels and subscribers only by these.
     assert {"Backend", "Link", "ChannelPort", "SubscriberPort", "Acknowledger"} <= public
+
+
+def test_the_api_reference_renders_every_public_name() -> None:
+    from pathlib import Path
+
+    import mtbus.backends
+
+    reference = (Path(__file__).parent.parent / "docs" / "reference.md").read_text()
+    rendered = {line.removeprefix("::: ") for line in reference.splitlines() if line[:4] == "::: "}
+    expected = {f"mtbus.{name}" for name in mtbus.__all__} | {
+        f"mtbus.backends.{name}" for name in mtbus.backends.__all__
+    }
+    assert expected - rendered == set()
