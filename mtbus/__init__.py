@@ -28,6 +28,8 @@ from ._channel._subscriber import SubscriberStatistics as SubscriberStatistics
 from ._core._checks import Overflow as Overflow
 from ._core._event import Event as Event
 from ._core._event import EventPriority as EventPriority
+from ._core._event import HandlerResult as HandlerResult
+from ._core._event import HandlerResults as HandlerResults
 from ._core._exceptions import ChannelClosedError as ChannelClosedError
 from ._core._exceptions import ChannelError as ChannelError
 from ._core._exceptions import ChannelFullError as ChannelFullError
@@ -58,6 +60,8 @@ __all__ = (
     "EventError",
     "EventHandlerError",
     "EventPriority",
+    "HandlerResult",
+    "HandlerResults",
     "Message",
     "MessageDecodeError",
     "MtbusError",

@@ -109,20 +109,34 @@ def test_monitor_value_as_a_plain_int_means_monitor() -> None:
 def test_bad_handlers_are_rejected() -> None:
     emitter = EventEmitter()
 
-    def generator(event: Event[Any]) -> Any:
+    async def async_generator(event: Event[Any]) -> Any:
         yield event
 
     async def coroutine(event: Event[Any]) -> None:
+        pass
+
+    def plain(event: Event[Any]) -> None:
         pass
 
     with pytest.raises(TypeError, match=re.escape("handler must be callable, not str: 'nope'")):
         emitter.on("x", "nope")  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="handler must be callable, not int: 3"):
         emitter.once("x")(3)  # type: ignore[type-var]
-    with pytest.raises(TypeError, match="not a generator function"):
-        emitter.on("x", generator)
     with pytest.raises(TypeError, match="to_thread=True needs a plain"):
         emitter.on("x", coroutine, to_thread=True)
+    with pytest.raises(TypeError, match="to_thread=True needs a plain"):
+        emitter.on("x", async_generator, to_thread=True)
+    # Nothing can interrupt a plain function running in the event loop's thread.
+    with pytest.raises(TypeError, match=r"timeout=1\.0 needs an async handler or to_thread=True"):
+        emitter.on("x", plain, timeout=1)
+    with pytest.raises(TypeError, match=r"timeout=1\.0 needs an async handler"):
+        emitter.on("x", timeout=1)(plain)
+    with pytest.raises(ValueError, match=r"invalid timeout 0: must be a number > 0"):
+        emitter.on("x", coroutine, timeout=0)
+    with pytest.raises(ValueError, match=r"invalid timeout nan"):
+        emitter.on("x", timeout=math.nan)
+    with pytest.raises(TypeError, match=r"timeout must be a number of seconds or None, not str"):
+        emitter.once("x", coroutine, timeout="1")  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="handler must be callable, not NoneType"):
         emitter.remove_listener("x", None)  # type: ignore[arg-type]
     assert emitter.listener_count() == 0

@@ -115,17 +115,39 @@ def is_async_callable(function: object) -> bool:
     )
 
 
-def check_handler(handler: object, what: str = "handler", *, to_thread: bool = False) -> None:
-    """Raise ``TypeError`` unless *handler* can be registered: a function (``async def`` or
-    plain, plain only with *to_thread*) or callable object that takes the event."""
+def generator_kind(function: object) -> Literal["sync", "async"] | None:
+    """Whether *function* (or an object's ``__call__``) is a generator function, and which."""
+    call = getattr(function, "__call__", None)  # noqa: B004 - callable objects count too
+    if inspect.isasyncgenfunction(function) or inspect.isasyncgenfunction(call):
+        return "async"
+    if inspect.isgeneratorfunction(function) or inspect.isgeneratorfunction(call):
+        return "sync"
+    return None
+
+
+def check_handler(
+    handler: object,
+    what: str = "handler",
+    *,
+    to_thread: bool = False,
+    timeout: float | None = None,
+) -> None:
+    """Raise ``TypeError`` unless *handler* can be registered: a function (``async def``,
+    plain, or a generator function of either kind) or callable object that takes the event.
+
+    :param to_thread: it will run in a worker thread, so it must be sync
+    :param timeout: it will be cancelled after that long, so it must not run in the event
+        loop's thread as a plain function (nothing could stop it there)
+    """
     check_callable(handler, what)
-    if inspect.isgeneratorfunction(handler) or inspect.isasyncgenfunction(handler):
-        raise TypeError(
-            f"{what} must be a function or coroutine function, not a generator function: "
-            f"{handler!r}"
-        )
-    if to_thread and is_async_callable(handler):
+    kind = generator_kind(handler)
+    if to_thread and (is_async_callable(handler) or kind == "async"):
         raise TypeError(f"to_thread=True needs a plain (sync) function, got async {handler!r}")
+    if timeout is not None and not to_thread and not is_async_callable(handler) and kind != "async":
+        raise TypeError(
+            f"timeout={timeout!r} needs an async {what} or to_thread=True: a plain function "
+            f"runs in the event loop's thread, where nothing can interrupt it: {handler!r}"
+        )
 
 
 def check_condition(condition: object, what: str = "condition") -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -33,7 +34,7 @@ class EventPriority(IntEnum):
     HIGHEST = 100
 
 
-@dataclass(slots=True, init=False)
+@dataclass(init=False)
 class Event(Generic[T]):
     """One emitted event, as every handler of an emit sees it (they share the same object).
 
@@ -44,6 +45,11 @@ class Event(Generic[T]):
     :ivar metadata: free-form context (a fresh ``dict`` per event unless one is given)
     :ivar timestamp: creation time, in seconds since the epoch (:func:`time.time`)
     """
+
+    # Slots written out rather than generated (``slots=True``), to add one that is not a
+    # field: ``_failures`` is set only when a handler fails, so an emit that fails nothing
+    # never touches it, and ``dataclasses.fields()``, ``asdict()`` and ``==`` ignore it.
+    __slots__ = ("_failures", "data", "metadata", "name", "propagate", "timestamp")
 
     name: str
     data: T
@@ -67,3 +73,90 @@ class Event(Generic[T]):
         self.propagate = propagate
         self.metadata = {} if metadata is None else metadata
         self.timestamp = _now() if timestamp is None else timestamp
+
+    @property
+    def failures(self) -> tuple[HandlerResult, ...]:
+        """The handlers (and hooks) that failed on this event so far, each with its exception.
+
+        Filled as they fail, in the order they failed, whether or not the emit is strict:
+        a lenient caller reads it from the event :meth:`~mtbus.EventEmitter.emit` returned.
+        Failures in a derived emitter or pipe target this event reached are included (they
+        ran on a copy of it). Empty when nothing failed.
+        """
+        try:
+            return self._failures
+        except AttributeError:  # never set: nothing failed
+            return ()
+
+    def _add_failures(self, failures: tuple[HandlerResult, ...]) -> None:
+        self._failures: tuple[HandlerResult, ...] = (*self.failures, *failures)
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerResult:
+    """What one handler did with one event: what it returned, or what it raised.
+
+    :ivar handler: the function as it was registered (what ``off()`` takes)
+    :ivar value: what it returned, awaited if it was awaitable; for a generator handler
+        (sync or async), the list of the values it yielded; ``None`` if it failed
+    :ivar error: the exception it raised (a :exc:`TimeoutError` if it ran past its
+        ``timeout=``), or ``None``
+    """
+
+    handler: Callable[..., Any]
+    value: Any = None
+    error: Exception | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Whether the handler raised."""
+        return self.error is not None
+
+
+class HandlerResults(Sequence[HandlerResult]):
+    """What :meth:`~mtbus.EventEmitter.collect` returns: each handler's
+    :class:`HandlerResult`, in the order they ran, and the event they saw.
+
+    ``results.values`` are what the handlers that did not fail returned (Tina4's and
+    Nitro's ``emit`` results); iterate for each handler with its value or exception (as
+    blinker's ``send`` pairs); ``results.failed`` are the ones that raised.
+
+    :ivar event: the :class:`Event` the handlers saw (its ``failures`` include hooks')
+    """
+
+    __slots__ = ("_results", "event")
+
+    def __init__(self, event: Event[Any], results: list[HandlerResult]) -> None:
+        self.event = event
+        self._results = results
+
+    @overload
+    def __getitem__(self, index: int) -> HandlerResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[HandlerResult]: ...
+
+    def __getitem__(self, index: int | slice) -> HandlerResult | list[HandlerResult]:
+        return self._results[index]
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def __iter__(self) -> Iterator[HandlerResult]:
+        return iter(self._results)
+
+    @property
+    def values(self) -> list[Any]:
+        """What each handler that did not fail returned, in the order they ran."""
+        return [result.value for result in self._results if result.error is None]
+
+    @property
+    def failed(self) -> list[HandlerResult]:
+        """The results of the handlers that raised, in the order they ran."""
+        return [result for result in self._results if result.error is not None]
+
+    def __repr__(self) -> str:
+        return (
+            f"<HandlerResults for {self.event.name!r}: {len(self._results)} ran, "
+            f"{len(self.failed)} failed>"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._event import Event
+    from ._event import Event, HandlerResult
 
 
 class MtbusError(Exception):
@@ -113,6 +113,8 @@ class DownstreamErrors(Exception):
     strict mode without logging and reporting them a second time.
     """
 
-    def __init__(self, errors: tuple[Exception, ...]) -> None:
+    def __init__(self, errors: tuple[Exception, ...], failures: tuple[HandlerResult, ...]) -> None:
         super().__init__(errors)
         self.errors = errors
+        #: The failed handlers, for the source's event (see :attr:`mtbus.Event.failures`).
+        self.failures = failures

@@ -297,7 +297,7 @@ async def _send(target: EmitterCore, event: Event[Any], *, valid: bool) -> None:
     try:
         await target._deliver(event, None, True, valid=valid)
     except EventHandlerError as failure:
-        raise DownstreamErrors(failure.errors) from None
+        raise DownstreamErrors(failure.errors, failure.event.failures) from None
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -30,13 +30,14 @@ import anyio
 from anyio.lowlevel import checkpoint
 
 from .._core._checks import check_bool, check_metadata
-from .._core._event import Event
+from .._core._event import Event, HandlerResult
 from .._core._exceptions import DownstreamErrors, EventEmitError, EventHandlerError
 from .._core._pacing import CHECKPOINT_INTERVAL
 from .._core._topics import validate_name
 from ._listener import describe
 from ._registry import Registry
 from ._scopes import hold
+from ._tracing import Trace
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -45,11 +46,13 @@ if TYPE_CHECKING:
     from ._listener import Listener
     from ._registry import Plan
     from ._tasks import Background
+    from ._tracing import Recorder
 
 logger = logging.getLogger("mtbus")
 
 _new_instance = object.__new__
 _now = time.time
+_clock = time.perf_counter
 _checkpoint = checkpoint
 
 
@@ -141,6 +144,9 @@ class EmitterCore:
                 await self._pace()
                 return await self._emit_gated(name, data, metadata, concurrent, strict)
             plan = self._registry.plan(name)
+            if plan.traced:  # never cached: with DEBUG off, emit never gets here for it
+                await self._pace()
+                return await self._emit_gated(name, data, metadata, concurrent, strict)
         except TypeError:  # unhashable, so certainly not a str: let validation say so
             validate_name(name)
             raise
@@ -235,35 +241,45 @@ class EmitterCore:
         *,
         stoppable: bool = True,
         failed: tuple[Listener, Exception] | None = None,
+        record: Recorder | None = None,
     ) -> Event[Any]:
         """Run *listeners* one after another, each isolated from the others' failures.
 
         Once propagation is stopped, only monitors and hooks still run (unless not
         *stoppable*). With *strict* (``None``: the emitter's setting), raise the collected
         failures at the end. *failed* is a failure of a listener that already ran, which
-        :meth:`emit` hands over with the listeners after it.
+        :meth:`emit` hands over with the listeners after it. *record*, if given, is told
+        what each listener that ran returned or raised, and how long it took.
         """
         errors: list[Exception] | None = None
         if failed is not None:
             errors = []
             await self._fail(errors, event, *failed)
+        started = 0.0
         for listener in listeners:
             if not event.propagate and stoppable and not listener.monitor:
                 continue
+            if record is not None:
+                started = _clock()
             try:
                 if listener.guarded and not self._admit(listener, event):
                     continue
                 callback = listener.callback  # a local, as in emit
                 if listener.is_async:
-                    await callback(event)
+                    value = await callback(event)
                 else:
-                    result = callback(event)
-                    if result is not None and isawaitable(result):
-                        await result
+                    value = callback(event)
+                    if value is not None and isawaitable(value):
+                        value = await value
             except Exception as error:
                 if errors is None:
                     errors = []
                 await self._fail(errors, event, listener, error)
+                if record is not None:
+                    record(listener, None, error, _clock() - started)
+            else:
+                if record is not None:
+                    record(listener, value, None, _clock() - started)
         if errors is not None and (self._strict if strict is None else strict):
             raise EventHandlerError(event, tuple(errors))
         return event
@@ -274,6 +290,7 @@ class EmitterCore:
         """Collect a listener's failure into *errors*, and report it unless already reported."""
         if type(error) is DownstreamErrors:  # already reported where they happened
             errors.extend(error.errors)
+            event._add_failures(error.failures)
             return
         if type(error) is WrongThreadError:  # a misuse of the emitter, not a handler failure
             raise error
@@ -281,7 +298,11 @@ class EmitterCore:
         await self._report(event, error, listener)
 
     async def _dispatch_levels(
-        self, event: Event[Any], levels: tuple[tuple[Listener, ...], ...], strict: bool
+        self,
+        event: Event[Any],
+        levels: tuple[tuple[Listener, ...], ...],
+        strict: bool,
+        record: Recorder | None = None,
     ) -> Event[Any]:
         """Run each level's listeners together in a task group, and the levels in order.
 
@@ -299,7 +320,7 @@ class EmitterCore:
         async def run_one(listener: Listener) -> None:
             # Started together, so a sibling stopping propagation does not skip this one.
             try:
-                await self._dispatch(event, (listener,), True, stoppable=False)
+                await self._dispatch(event, (listener,), True, stoppable=False, record=record)
             except EventHandlerError as failure:
                 errors.extend(failure.errors)
             except anyio.get_cancelled_exc_class():
@@ -314,7 +335,7 @@ class EmitterCore:
                 continue
             if len(level) == 1:  # no task: whatever it raises leaves as itself
                 try:
-                    await self._dispatch(event, level, True, stoppable=False)
+                    await self._dispatch(event, level, True, stoppable=False, record=record)
                 except EventHandlerError as failure:
                     errors.extend(failure.errors)
                 continue
@@ -353,14 +374,18 @@ class EmitterCore:
         strict: bool | None,
         *,
         valid: bool = False,
+        record: Recorder | None = None,
     ) -> Coroutine[Any, Any, Event[Any]]:
-        """Dispatch an event made elsewhere: deferred, replayed, forwarded or background.
+        """Dispatch an event made elsewhere: deferred, replayed, forwarded, background,
+        traced or collected.
 
         Like :meth:`emit` after it built the event: an open batch or suppression of this
         emitter, in this task, holds it back instead.
 
         :param valid: the event's name is known to be a valid event name (it was checked
             where the event was made); otherwise it is checked here
+        :param record: told what each listener that ran returned or raised (see
+            :meth:`_dispatch`)
         """
         if self._closed:
             raise EventEmitError(f"emitter is closed: cannot emit {event.name!r}")
@@ -370,9 +395,33 @@ class EmitterCore:
             return _held(event)
         plan = self._registry.plan_for(event.name)
         strict = self._strict if strict is None else strict
-        if self._concurrent if concurrent is None else concurrent:
-            return self._dispatch_levels(event, plan.levels, strict)
-        return self._dispatch(event, plan.listeners, strict)
+        concurrent = self._concurrent if concurrent is None else concurrent
+        if plan.traced:
+            return self._trace(event, plan, concurrent, strict, record)
+        if concurrent:
+            return self._dispatch_levels(event, plan.levels, strict, record)
+        return self._dispatch(event, plan.listeners, strict, record=record)
+
+    async def _trace(
+        self,
+        event: Event[Any],
+        plan: Plan,
+        concurrent: bool,
+        strict: bool,
+        record: Recorder | None,
+    ) -> Event[Any]:
+        """Dispatch along a traced plan (see :mod:`._tracing`), logging as it goes."""
+        trace = Trace(event, len(plan.listeners), record)
+        try:
+            if concurrent:
+                await self._dispatch_levels(event, plan.levels, strict, trace)
+            else:
+                await self._dispatch(event, plan.listeners, strict, record=trace)
+        except BaseException as error:
+            trace.finish(error)
+            raise
+        trace.finish(None)
+        return event
 
     async def _deliver_all(
         self, events: Iterable[Event[Any]], strict: bool | None, *, valid: bool = False
@@ -430,8 +479,10 @@ class EmitterCore:
         self._plans = _NO_PLANS if gated else self._registry.plans
 
     async def _report(self, event: Event[Any], error: Exception, listener: Listener) -> None:
-        """Log a handler (or hook) failure and pass it to the ``on_error`` hooks."""
+        """Log a handler (or hook) failure, add it to the event's failures, and pass it to
+        the ``on_error`` hooks."""
         handler = listener.handler
+        event._add_failures((HandlerResult(handler, None, error),))
         logger.error(
             "%s %s failed for event %r",
             listener.role,

@@ -10,6 +10,7 @@ registration, queries, hooks and ``wait_for``, and owns the lifecycle (``async w
 
 from __future__ import annotations
 
+import math
 import threading
 import weakref
 from collections.abc import Callable
@@ -24,11 +25,12 @@ from .._core._checks import (
     check_choice,
     check_condition,
     check_handler,
+    check_metadata,
     check_priority,
     check_seconds,
 )
-from .._core._event import Event, EventPriority
-from .._core._topics import validate_pattern
+from .._core._event import Event, EventPriority, HandlerResult, HandlerResults
+from .._core._topics import TopicMatcher, validate_name, validate_pattern
 from ._background import BackgroundWork
 from ._batching import Batching
 from ._composition import Composition
@@ -36,6 +38,7 @@ from ._dispatch import WrongThreadError
 from ._listener import Listener
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from types import TracebackType
 
     from ._dispatch import ErrorHook
@@ -156,6 +159,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
+        timeout: float | None = None,
         batched: bool = False,
     ) -> Callable[[HandlerT], HandlerT]: ...
 
@@ -168,6 +172,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
+        timeout: float | None = None,
         batched: bool = False,
     ) -> HandlerT: ...
 
@@ -179,6 +184,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
+        timeout: float | None = None,
         batched: bool = False,
     ) -> HandlerT | Callable[[HandlerT], HandlerT]:
         """Register a handler for an event name or pattern; usable as a decorator.
@@ -194,17 +200,24 @@ class EventEmitter(Composition, Batching, BackgroundWork):
             false. A raising condition counts as a failing handler.
         :param to_thread: run a plain (sync) function in a worker thread instead of inline;
             an awaitable it returns is awaited in the event loop
+        :param timeout: seconds the handler may run (``None`` or ``math.inf``: no limit);
+            past that it is cancelled and fails with :exc:`TimeoutError` (logged, passed to
+            the ``on_error`` hooks, raised by a strict emit), and the others still run. It
+            needs an ``async`` handler or ``to_thread=True``: a plain function running in
+            the event loop cannot be interrupted. A timed-out worker thread is left to
+            finish on its own; its result is dropped.
         :param batched: call it with a list of events: once per :meth:`batch_operations`
             block, with the events it matched there (see :class:`~mtbus.Batch`); outside
             a batch, with a list of the one event emitted. The event it receives is named
             after *name*.
-        :raises TypeError: if the handler, priority, condition or a flag has the wrong type,
-            or the handler or condition cannot be called with one argument (the event)
-        :raises ValueError: if the name or pattern is invalid
+        :raises TypeError: if the handler, priority, condition, timeout or a flag has the
+            wrong type, the handler or condition cannot be called with one argument (the
+            event), or *timeout* is given for a plain function run inline
+        :raises ValueError: if the name or pattern is invalid, or *timeout* not > 0
         :raises ~mtbus.EventEmitError: if the emitter is closed
         """
         return self._register_or_decorate(
-            name, handler, priority, condition, to_thread, False, batched
+            name, handler, priority, condition, to_thread, timeout, False, batched
         )
 
     @overload
@@ -216,6 +229,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
+        timeout: float | None = None,
         batched: bool = False,
     ) -> Callable[[HandlerT], HandlerT]: ...
 
@@ -228,6 +242,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
+        timeout: float | None = None,
         batched: bool = False,
     ) -> HandlerT: ...
 
@@ -239,6 +254,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
+        timeout: float | None = None,
         batched: bool = False,
     ) -> HandlerT | Callable[[HandlerT], HandlerT]:
         """Like :meth:`on`, but the handler runs at most once, then is removed.
@@ -250,7 +266,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         runs it. :meth:`remove_listener` takes the original function.
         """
         return self._register_or_decorate(
-            name, handler, priority, condition, to_thread, True, batched
+            name, handler, priority, condition, to_thread, timeout, True, batched
         )
 
     def add_listener(
@@ -261,11 +277,12 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
+        timeout: float | None = None,
         batched: bool = False,
         once: bool = False,
     ) -> HandlerT:
         """Register *handler* directly (the non-decorator twin of :meth:`on` and :meth:`once`)."""
-        self._add(name, handler, priority, condition, to_thread, once, batched)
+        self._add(name, handler, priority, condition, to_thread, timeout, once, batched)
         return handler
 
     def remove_listener(self, name: str, handler: Callable[..., Any]) -> bool:
@@ -312,9 +329,23 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         validate_pattern(name, "event name or pattern")
         return [listener.handler for listener in self._registry.ordered(name)]
 
-    def event_names(self) -> list[str]:
-        """Every name and pattern that has at least one handler, in first-registration order."""
-        return self._registry.keys()
+    def event_names(self, pattern: str | None = None) -> list[str]:
+        """The names and patterns that have at least one handler, in first-registration order.
+
+        With *pattern*, only those it matches, as it would match an event name: a registered
+        pattern's own wildcards count as plain segments, so ``event_names("user.*")`` lists
+        ``user.login`` and ``user.*`` but not ``user.#`` or ``user.login.failed``.
+
+        :param pattern: a name or pattern to select with (``None``: all of them)
+        :raises TypeError: if *pattern* is neither a ``str`` nor ``None``
+        :raises ValueError: if *pattern* is not a valid name or pattern
+        """
+        keys = self._registry.keys()
+        if pattern is None:
+            return keys
+        selector: TopicMatcher[bool] = TopicMatcher()
+        selector.add(validate_pattern(pattern, "event name or pattern"), True)
+        return [key for key in keys if selector.match(key)]
 
     # -- hooks -------------------------------------------------------------------------
 
@@ -369,6 +400,48 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         return self._registry.remove_hook(kind, hook)
 
     # -- emitting ----------------------------------------------------------------------
+
+    async def collect(
+        self,
+        name: str,
+        data: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        concurrent: bool | None = None,
+    ) -> HandlerResults:
+        """Emit, and return what each handler returned or raised, in the order they ran.
+
+        Dispatch is that of :meth:`emit` (priorities, conditions, propagation, hooks), but
+        nothing is raised for a failing handler: its exception is in the results (and still
+        logged, and passed to the ``on_error`` hooks). A generator handler's value is the
+        list of what it yielded. Hooks, ``wait_for`` waiters and derived emitters are not
+        listed (their failures are in ``results.event.failures``). An event that an open
+        batch or suppression of this task holds back reaches no handler now: its results
+        are empty. :meth:`emit` does not pay for this: only ``collect`` records results.
+
+        :param concurrent: override the emitter's ``concurrent`` setting for this emit
+            (results are then listed in the order the handlers finished)
+        :return: the :class:`~mtbus.HandlerResults`: a sequence of
+            :class:`~mtbus.HandlerResult`, with the event
+        :raises TypeError: if *name* is not a ``str``, *metadata* not a mapping, or
+            *concurrent* neither a ``bool`` nor ``None``
+        :raises ValueError: if *name* is not a valid event name
+        :raises ~mtbus.EventEmitError: if the emitter is closed
+        """
+        validate_name(name)
+        meta = None if metadata is None else dict(check_metadata(metadata))
+        check_bool(concurrent, "concurrent", optional=True)
+        self._check_open(f"emit {name!r}")
+        results: list[HandlerResult] = []
+
+        def record(listener: Listener, value: Any, error: Exception | None, _: float) -> None:
+            if listener.users:
+                results.append(HandlerResult(listener.handler, value, error))
+
+        event: Event[Any] = Event(name, data, True, meta)
+        await self._pace()
+        await self._deliver(event, concurrent, False, valid=True, record=record)
+        return HandlerResults(event, results)
 
     async def wait_for(
         self,
@@ -428,7 +501,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
             arrived.set()
 
         self._check_open(f"wait for {name!r}")
-        listener = Listener(name, on_event, priority=EventPriority.MONITOR)
+        listener = Listener(name, on_event, priority=EventPriority.MONITOR, role="wait_for")
         self._add_listener(listener)
         try:
             with anyio.fail_after(timeout):
@@ -449,17 +522,18 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         priority: int,
         condition: Condition | None,
         to_thread: bool,
+        timeout: float | None,
         once: bool,
         batched: bool,
     ) -> HandlerT | Callable[[HandlerT], HandlerT]:
         if handler is not None:
-            self._add(name, handler, priority, condition, to_thread, once, batched)
+            self._add(name, handler, priority, condition, to_thread, timeout, once, batched)
             return handler
         # Validate now, so a bad decorator argument fails at the decorator line.
-        self._check_registration(name, priority, condition, to_thread, once, batched)
+        self._check_registration(name, priority, condition, to_thread, timeout, once, batched)
 
         def decorator(handler: HandlerT) -> HandlerT:
-            self._add(name, handler, priority, condition, to_thread, once, batched)
+            self._add(name, handler, priority, condition, to_thread, timeout, once, batched)
             return handler
 
         return decorator
@@ -470,9 +544,11 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         priority: object,
         condition: object,
         to_thread: object,
+        timeout: object,
         once: object,
         batched: object,
-    ) -> int:
+    ) -> tuple[int, float | None]:
+        """Check a registration's options; return its priority and timeout (``None``: none)."""
         validate_pattern(name, "event name or pattern")
         self._check_open(f"register a handler for {name!r}")
         if condition is not None:
@@ -480,7 +556,10 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         check_bool(to_thread, "to_thread")
         check_bool(once, "once")
         check_bool(batched, "batched")
-        return check_priority(priority)
+        seconds = None
+        if timeout is not None:
+            seconds = check_seconds(timeout, "timeout", positive=True, infinite=True, optional=True)
+        return check_priority(priority), None if seconds == math.inf else seconds
 
     def _add(
         self,
@@ -489,11 +568,14 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         priority: int,
         condition: Condition | None,
         to_thread: bool,
+        timeout: float | None,
         once: bool,
-        batched: bool = False,
+        batched: bool,
     ) -> Listener:
-        priority = self._check_registration(name, priority, condition, to_thread, once, batched)
-        check_handler(handler, to_thread=to_thread)
+        priority, timeout = self._check_registration(
+            name, priority, condition, to_thread, timeout, once, batched
+        )
+        check_handler(handler, to_thread=to_thread, timeout=timeout)
         listener = Listener(
             name,
             handler,
@@ -501,6 +583,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
             condition=condition,
             once=once,
             to_thread=to_thread,
+            timeout=timeout,
             batched=batched,
             # Held weakly: a registration does not keep its emitter alive.
             remover=weakref.WeakMethod(self._remove_listener) if once and to_thread else None,

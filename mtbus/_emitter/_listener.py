@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import anyio.to_thread
 
-from .._core._checks import is_async_callable
+from .._core._checks import generator_kind, is_async_callable
 from .._core._event import Event, EventPriority
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class Listener:
         "sequence",
         "spent",
         "threaded",
+        "users",
     )
 
     def __init__(
@@ -57,6 +59,7 @@ class Listener:
         condition: Condition | None = None,
         once: bool = False,
         to_thread: bool = False,
+        timeout: float | None = None,
         batched: bool = False,
         role: str = "handler",
         callback: Handler | None = None,
@@ -67,6 +70,9 @@ class Listener:
         self.role = role
         #: The function as the user registered it: what ``off()`` and ``listeners()`` compare.
         self.handler = handler
+        #: A handler of the user's (not a hook, waiter or forwarder): what collected
+        #: results list.
+        self.users = role == "handler" and callback is None
         self.priority = priority
         self.monitor = priority == EventPriority.MONITOR
         #: Registration order among the emitter's listeners, set when it is registered.
@@ -79,20 +85,24 @@ class Listener:
         #: Its handler runs in a worker thread: a once-listener is then used up only when
         #: the thread starts it, and unregistered by *remover* once it ran.
         self.threaded = to_thread
-        if callback is not None:  # internal listeners: shown as *handler*, run *callback*
-            self.callback: Handler = callback
-            self.is_async = is_async_callable(callback)
-        elif to_thread and once:
-            if remover is None:
-                raise ValueError("a once-listener run in a worker thread needs a remover")
-            self.callback = _once_in_worker_thread(self, handler, remover)
+        # What dispatch calls is built from the inside out: the handler (a generator
+        # handler drained into a list), run in a worker thread, bounded by the timeout.
+        # Every layer returns the handler's value, which only collected results read.
+        # internal listeners: shown as *handler*, run *callback*
+        call = callback if callback is not None else _drained(handler)
+        if to_thread:
+            abandon = timeout is not None  # a timeout must not wait for the thread
+            if once:
+                if remover is None:
+                    raise ValueError("a once-listener run in a worker thread needs a remover")
+                call = _once_in_worker_thread(self, call, remover, abandon)
+            else:
+                call = _in_worker_thread(call, abandon)
+        self.is_async = is_async_callable(call)
+        if timeout is not None:
+            call = _within(call, timeout, handler)
             self.is_async = True
-        elif to_thread:
-            self.callback = _in_worker_thread(handler)
-            self.is_async = True
-        else:
-            self.callback = handler
-            self.is_async = is_async_callable(handler)
+        self.callback = call
         #: A batched handler takes a list of events: inside a batch, the batch's matching
         #: events (called by the batch's commit); outside, a list of the one event emitted.
         self.batched = batched
@@ -121,21 +131,54 @@ def batch_event(key: str, events: list[Event[Any]]) -> Event[list[Event[Any]]]:
     return Event(key, events)
 
 
-def _in_worker_thread(handler: Handler) -> Callable[[Event[Any]], Awaitable[Any]]:
+def _drained(handler: Handler) -> Handler:
+    """*handler* itself, or for a generator function one that runs the generator to its end
+    and returns what it yielded, as a list."""
+    kind = generator_kind(handler)
+    if kind == "sync":
+
+        def drain(event: Event[Any]) -> list[Any]:
+            return list(handler(event))
+
+        return drain
+    if kind == "async":
+
+        async def drain_async(event: Event[Any]) -> list[Any]:
+            return [value async for value in handler(event)]
+
+        return drain_async
+    return handler
+
+
+def _within(
+    callback: Callable[[Event[Any]], Awaitable[Any]], seconds: float, handler: Handler
+) -> Callable[[Event[Any]], Awaitable[Any]]:
+    """Cancel *callback* after *seconds*, and fail with :exc:`TimeoutError` then."""
+
+    async def run_within_timeout(event: Event[Any]) -> Any:
+        with anyio.move_on_after(seconds):
+            return await callback(event)
+        raise TimeoutError(f"{describe(handler)} ran past its timeout of {seconds:g} s")
+
+    return run_within_timeout
+
+
+def _in_worker_thread(handler: Handler, abandon: bool) -> Callable[[Event[Any]], Awaitable[Any]]:
     def call(event: Event[Any]) -> tuple[Any]:
         # Boxed: trio refuses a thread's result that is a coroutine; it is awaited below.
         return (handler(event),)
 
-    async def run_in_worker_thread(event: Event[Any]) -> None:
-        (result,) = await anyio.to_thread.run_sync(call, event)
+    async def run_in_worker_thread(event: Event[Any]) -> Any:
+        (result,) = await anyio.to_thread.run_sync(call, event, abandon_on_cancel=abandon)
         if result is not None and isawaitable(result):  # awaited in the loop, as for any handler
-            await result
+            return await result
+        return result
 
     return run_in_worker_thread
 
 
 def _once_in_worker_thread(
-    listener: Listener, handler: Handler, remover: Remover
+    listener: Listener, handler: Handler, remover: Remover, abandon: bool
 ) -> Callable[[Event[Any]], Awaitable[Any]]:
     """Run a once-listener in a worker thread, and settle it by whether the thread started it.
 
@@ -145,24 +188,33 @@ def _once_in_worker_thread(
     registered in its place.
     """
 
-    async def run_once_in_worker_thread(event: Event[Any]) -> None:
-        started = False
+    async def run_once_in_worker_thread(event: Event[Any]) -> Any:
+        # Whether the thread started it, decided once under the lock: an abandoned thread
+        # (a timeout) may come to it after the emit gave it back, and must not run it then.
+        decided = threading.Lock()
+        started = given_back = False
 
         def start(event: Event[Any]) -> tuple[Any]:
             nonlocal started
-            started = True
+            with decided:
+                if given_back:
+                    return (None,)
+                started = True
             return (handler(event),)  # boxed, as in _in_worker_thread
 
         try:
-            (result,) = await anyio.to_thread.run_sync(start, event)
+            (result,) = await anyio.to_thread.run_sync(start, event, abandon_on_cancel=abandon)
         finally:
-            if started:
+            with decided:
+                given_back = not started
+            if given_back:
+                listener.spent = False
+            else:
                 remove = remover()
                 if remove is not None:
                     remove(listener)
-            else:
-                listener.spent = False
         if result is not None and isawaitable(result):
-            await result
+            return await result
+        return result
 
     return run_once_in_worker_thread

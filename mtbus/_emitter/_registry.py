@@ -6,6 +6,7 @@ from itertools import count, groupby
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._core._topics import TopicMatcher, has_wildcard, validate_name
+from ._tracing import tracing
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,16 +26,21 @@ class Plan:
         handlers in runs of equal priority
     :ivar unguarded: no listener has a condition or is a once-listener, so emit can call
         each in turn without checking anything first
+    :ivar traced: emits along it are logged (the ``mtbus`` logger was at DEBUG when it was
+        built); such a plan is never in the cache emit reads
     """
 
-    __slots__ = ("levels", "listeners", "unguarded")
+    __slots__ = ("levels", "listeners", "traced", "unguarded")
 
     def __init__(
         self,
         before: tuple[Listener, ...],
         handlers: list[Listener],
         after: tuple[Listener, ...],
+        *,
+        traced: bool = False,
     ) -> None:
+        self.traced = traced
         self.listeners = (*before, *handlers, *after)
         self.unguarded = not any(listener.guarded for listener in self.listeners)
         by_priority = groupby(handlers, key=run_level)
@@ -53,7 +59,15 @@ class Registry:
     an emit already running keeps the tuple it started with (copy-on-write).
     """
 
-    __slots__ = ("_after_emit", "_before_emit", "_by_key", "_matcher", "_sequence", "plans")
+    __slots__ = (
+        "_after_emit",
+        "_before_emit",
+        "_by_key",
+        "_matcher",
+        "_sequence",
+        "_traced",
+        "plans",
+    )
 
     def __init__(self) -> None:
         self._by_key: dict[str, list[Listener]] = {}
@@ -63,6 +77,8 @@ class Registry:
         self._after_emit: tuple[Listener, ...] = ()
         #: Dispatch plan per emitted name; only ever changed in place.
         self.plans: dict[str, Plan] = {}
+        #: Traced plans, kept apart so that emit never finds them in :attr:`plans`.
+        self._traced: dict[str, Plan] = {}
 
     def add(self, listener: Listener) -> None:
         """Register *listener* under its key, after every listener registered so far."""
@@ -107,7 +123,7 @@ class Registry:
         removed = self.count()
         self._by_key.clear()
         self._matcher = TopicMatcher()
-        self.plans.clear()
+        self._forget_plans("#")
         return removed
 
     def count(self, key: str | None = None) -> int:
@@ -130,7 +146,7 @@ class Registry:
             self._before_emit += (hook,)
         else:
             self._after_emit += (hook,)
-        self.plans.clear()
+        self._forget_plans("#")
 
     def remove_hook(
         self, kind: Literal["before_emit", "after_emit"], handler: Callable[..., Any]
@@ -144,11 +160,14 @@ class Registry:
             self._before_emit = kept
         else:
             self._after_emit = kept
-        self.plans.clear()
+        self._forget_plans("#")
         return True
 
     def plan(self, name: str) -> Plan:
         """Build (and cache) the plan for an event name, validating the name first.
+
+        While the ``mtbus`` logger logs DEBUG, the plan is a traced one, and is cached
+        apart from :attr:`plans`.
 
         :raises TypeError: if *name* is not a ``str``
         :raises ValueError: if *name* is not a valid event name
@@ -162,20 +181,26 @@ class Registry:
         return self._build(name) if plan is None else plan
 
     def _build(self, name: str) -> Plan:
+        traced = tracing()
+        cache = self._traced if traced else self.plans
+        plan = cache.get(name)
+        if plan is not None:  # a traced one, or one built while DEBUG was on
+            return plan
         by_key = self._by_key
         handlers = [listener for key in self._matcher.match(name) for listener in by_key[key]]
         handlers.sort(key=run_order)
-        plan = Plan(self._before_emit, handlers, self._after_emit)
-        if len(self.plans) >= PLAN_CACHE_SIZE:
-            del self.plans[next(iter(self.plans))]  # the oldest
-        self.plans[name] = plan
+        plan = Plan(self._before_emit, handlers, self._after_emit, traced=traced)
+        if len(cache) >= PLAN_CACHE_SIZE:
+            del cache[next(iter(cache))]  # the oldest
+        cache[name] = plan
         return plan
 
     def _forget_plans(self, key: str) -> None:
-        if has_wildcard(key):
-            self.plans.clear()
-        else:
-            self.plans.pop(key, None)
+        for cache in (self.plans, self._traced):
+            if has_wildcard(key):
+                cache.clear()
+            else:
+                cache.pop(key, None)
 
 
 def run_order(listener: Listener) -> tuple[bool, int, int]:
