@@ -435,7 +435,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         results: list[HandlerResult] = []
 
         def record(listener: Listener, value: Any, error: Exception | None, _: float) -> None:
-            if listener.users:
+            if listener.collected:
                 results.append(HandlerResult(listener.handler, value, error))
 
         event: Event[Any] = Event(name, data, True, meta)

@@ -35,6 +35,7 @@ class Listener:
         "batch_callback",
         "batched",
         "callback",
+        "collected",
         "condition",
         "guarded",
         "handler",
@@ -47,7 +48,6 @@ class Listener:
         "sequence",
         "spent",
         "threaded",
-        "users",
     )
 
     def __init__(
@@ -70,9 +70,8 @@ class Listener:
         self.role = role
         #: The function as the user registered it: what ``off()`` and ``listeners()`` compare.
         self.handler = handler
-        #: A handler of the user's (not a hook, waiter or forwarder): what collected
-        #: results list.
-        self.users = role == "handler" and callback is None
+        #: A handler of the user's (not a hook, waiter or forwarder): ``collect`` lists it.
+        self.collected = role == "handler" and callback is None
         self.priority = priority
         self.monitor = priority == EventPriority.MONITOR
         #: Registration order among the emitter's listeners, set when it is registered.
