@@ -105,7 +105,7 @@ async def test_concurrent_background_and_derived_emits_are_traced(
 
     lines = debug_lines(caplog)
     assert lines.count("emit 'x': 3 listeners match") == 1  # two handlers and the filter
-    assert lines.count("emit 'x': 1 listeners match") == 1  # the child's own emit
+    assert lines.count("emit 'x': 1 listener matches") == 1  # the child's own emit
     assert sum(line.startswith("emit 'x' done in") for line in lines) == 2
 
 

@@ -44,7 +44,8 @@ class Trace:
         self._record = record
         self._ran = 0
         self._failed = 0
-        logger.debug("emit %r: %d listeners match", event.name, listeners)
+        matched = "1 listener matches" if listeners == 1 else f"{listeners} listeners match"
+        logger.debug("emit %r: %s", event.name, matched)
         self._started = _clock()
 
     def __call__(
