@@ -1,3 +1,6 @@
+"""The suite's fixtures: ``anyio_backend``, ``redis_server`` and ``redis_url`` come from the
+testing kit's plugin (as users get them); these are the ones only our own tests need."""
+
 from __future__ import annotations
 
 import uuid
@@ -5,31 +8,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 import redis
-from redis_server import RedisServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-
-@pytest.fixture(
-    params=[pytest.param("asyncio", id="asyncio"), pytest.param("trio", id="trio")],
-)
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """Every async test runs on both backends; a missing trio fails instead of being skipped."""
-    backend: str = request.param
-    return backend
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """One real redis-server for the session; tests keep apart by using their own channels."""
-    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
-        yield server
-
-
-@pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    return redis_server.url
+# Every async test runs on asyncio and on trio (a missing trio fails instead of being
+# skipped); one real redis-server serves the session, tests keep apart by their channels.
+pytest_plugins = ["mtbus.testing.pytest_plugin"]
 
 
 @pytest.fixture

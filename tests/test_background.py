@@ -7,9 +7,9 @@ from typing import Any
 
 import anyio
 import pytest
-from recording import record
 
 from mtbus import EmitHandle, Event, EventEmitError, EventEmitter, EventHandlerError
+from mtbus.testing import record_events
 
 pytestmark = pytest.mark.anyio
 
@@ -36,20 +36,20 @@ async def test_async_with_returns_the_emitter_and_can_be_reentered() -> None:
         with pytest.raises(RuntimeError, match="already in an 'async with' block"):
             await emitter.__aenter__()
     async with emitter:
-        seen = record(emitter)
-        await emitter.emit_soon("again").wait()
-    assert seen == [("again", None)]
+        with record_events(emitter) as seen:
+            await emitter.emit_soon("again").wait()
+    assert seen.pairs == [("again", None)]
 
 
 async def test_emit_after_emits_once_after_the_delay() -> None:
     async with EventEmitter() as emitter:
-        seen = record(emitter)
-        handle = emitter.emit_after(0.01, "later", {"n": 1}, {"source": "timer"})
-        assert isinstance(handle, EmitHandle)
-        assert not handle.done
-        with anyio.fail_after(5):
-            await handle.wait()
-    assert seen == [("later", {"n": 1})]
+        with record_events(emitter) as seen:
+            handle = emitter.emit_after(0.01, "later", {"n": 1}, {"source": "timer"})
+            assert isinstance(handle, EmitHandle)
+            assert not handle.done
+            with anyio.fail_after(5):
+                await handle.wait()
+    assert seen.pairs == [("later", {"n": 1})]
     assert handle.done
     assert handle.emitted == 1
     assert not handle.cancelled
@@ -57,36 +57,34 @@ async def test_emit_after_emits_once_after_the_delay() -> None:
 
 async def test_emit_after_zero_runs_after_the_current_task_yields() -> None:
     async with EventEmitter() as emitter:
-        seen = record(emitter)
-        emitter.emit_after(0, "soon")
-        assert seen == []
-        with anyio.fail_after(5):
-            while not seen:
-                await anyio.lowlevel.checkpoint()
-    assert seen == [("soon", None)]
+        with record_events(emitter) as seen:
+            emitter.emit_after(0, "soon")
+            assert seen.pairs == []
+            await seen.wait_for("soon", timeout=5)
+    assert seen.pairs == [("soon", None)]
 
 
 async def test_a_cancelled_emit_after_never_emits() -> None:
     async with EventEmitter() as emitter:
-        seen = record(emitter)
-        handle = emitter.emit_after(60, "never")
-        handle.cancel()
-        with anyio.fail_after(5):
-            await handle.wait()
-        assert handle.cancelled
-        assert handle.done
-    assert seen == []
+        with record_events(emitter) as seen:
+            handle = emitter.emit_after(60, "never")
+            handle.cancel()
+            with anyio.fail_after(5):
+                await handle.wait()
+            assert handle.cancelled
+            assert handle.done
+    assert seen.pairs == []
     assert handle.emitted == 0
     assert repr(handle) == "<EmitHandle 'never' cancelled emitted=0>"
 
 
 async def test_emit_periodic_with_a_value_and_max_count() -> None:
     async with EventEmitter() as emitter:
-        seen = record(emitter)
-        handle = emitter.emit_periodic(0.001, "tick", "value", max_count=3)
-        with anyio.fail_after(5):
-            await handle.wait()
-    assert seen == [("tick", "value")] * 3
+        with record_events(emitter) as seen:
+            handle = emitter.emit_periodic(0.001, "tick", "value", max_count=3)
+            with anyio.fail_after(5):
+                await handle.wait()
+    assert seen.pairs == [("tick", "value")] * 3
     assert handle.emitted == 3
 
 
@@ -123,12 +121,11 @@ async def test_a_raising_provider_skips_the_tick_and_is_reported(
         emitter.add_hook(
             "on_error", lambda event, error, handler: reported.append((event.name, handler))
         )
-        seen = record(emitter)
-        with caplog.at_level(logging.ERROR, logger="mtbus"):
+        with record_events(emitter) as seen, caplog.at_level(logging.ERROR, logger="mtbus"):
             handle = emitter.emit_periodic(0.001, "reading", provider, max_count=3)
             with anyio.fail_after(5):
                 await handle.wait()
-    assert seen == [("reading", 1), ("reading", 3)]
+    assert seen.pairs == [("reading", 1), ("reading", 3)]
     assert handle.emitted == 2
     assert reported == [("reading", provider)]
     assert "data provider" in caplog.text
@@ -139,16 +136,16 @@ async def test_a_raising_provider_ends_a_strict_periodic_emit_and_nothing_else()
         raise LookupError("no reading")
 
     async with EventEmitter(strict=True) as emitter:
-        seen = record(emitter)
-        handle = emitter.emit_periodic(0.001, "reading", provider)
-        with anyio.fail_after(5):
-            await handle.wait()
-        assert isinstance(handle.error, EventHandlerError)
-        assert isinstance(handle.error.errors[0], LookupError)
-        assert handle.emitted == 0
-        # The task group lives on: the next background emit runs.
-        await emitter.emit_soon("after").wait()
-    assert seen == [("after", None)]
+        with record_events(emitter) as seen:
+            handle = emitter.emit_periodic(0.001, "reading", provider)
+            with anyio.fail_after(5):
+                await handle.wait()
+            assert isinstance(handle.error, EventHandlerError)
+            assert isinstance(handle.error.errors[0], LookupError)
+            assert handle.emitted == 0
+            # The task group lives on: the next background emit runs.
+            await emitter.emit_soon("after").wait()
+    assert seen.pairs == [("after", None)]
     assert not emitter.closed
 
 
@@ -176,9 +173,9 @@ async def test_emit_soon_runs_handlers_in_the_background() -> None:
 async def test_emit_nowait_is_an_alias_of_emit_soon() -> None:
     assert EventEmitter.emit_nowait is EventEmitter.emit_soon
     async with EventEmitter() as emitter:
-        seen = record(emitter)
-        await emitter.emit_nowait("x", 1).wait()
-    assert seen == [("x", 1)]
+        with record_events(emitter) as seen:
+            await emitter.emit_nowait("x", 1).wait()
+    assert seen.pairs == [("x", 1)]
     with pytest.raises(RuntimeError, match=r"emit_soon\(\) needs a running emitter"):
         emitter.emit_nowait("x")
 
@@ -281,15 +278,15 @@ async def test_a_strict_background_failure_ends_only_itself() -> None:
     async with EventEmitter(strict=True) as emitter:
         emitter.add_hook("on_error", lambda event, error, handler: errors.append(error))
         emitter.on("x", lambda event: 1 / 0)
-        seen = record(emitter)
-        failed = emitter.emit_soon("x")
-        await failed.wait()
-        assert isinstance(failed.error, EventHandlerError)
-        assert [type(error) for error in errors] == [ZeroDivisionError]
-        # The emitter is still running: background work goes on.
-        assert not emitter.closed
-        await emitter.emit_soon("y").wait()
-        assert seen == [("x", None), ("y", None)]
+        with record_events(emitter) as seen:
+            failed = emitter.emit_soon("x")
+            await failed.wait()
+            assert isinstance(failed.error, EventHandlerError)
+            assert [type(error) for error in errors] == [ZeroDivisionError]
+            # The emitter is still running: background work goes on.
+            assert not emitter.closed
+            await emitter.emit_soon("y").wait()
+            assert seen.pairs == [("x", None), ("y", None)]
     assert not emitter.closed
 
 
@@ -330,13 +327,13 @@ async def test_close_cancels_background_work() -> None:
 
 async def test_background_emits_ignore_the_callers_batch() -> None:
     emitter = EventEmitter()
-    seen = record(emitter)
-    async with emitter, emitter.batch():
-        await emitter.emit_soon("background").wait()
-        assert seen == [("background", None)]
-        await emitter.emit("deferred")
-        assert seen == [("background", None)]
-    assert seen == [("background", None), ("deferred", None)]
+    with record_events(emitter) as seen:
+        async with emitter, emitter.batch():
+            await emitter.emit_soon("background").wait()
+            assert seen.pairs == [("background", None)]
+            await emitter.emit("deferred")
+            assert seen.pairs == [("background", None)]
+        assert seen.pairs == [("background", None), ("deferred", None)]
 
 
 @pytest.mark.parametrize(

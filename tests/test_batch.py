@@ -6,108 +6,108 @@ from typing import Any
 
 import anyio
 import pytest
-from recording import record
 
 from mtbus import Batch, Event, EventEmitError, EventEmitter, EventHandlerError, EventPriority
+from mtbus.testing import record_events
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_emits_in_a_batch_are_dispatched_in_order_when_it_ends() -> None:
     emitter = EventEmitter()
-    seen = record(emitter)
-    async with emitter.batch_operations() as batch:
-        first = await emitter.emit("a", 1)
-        await emitter.emit("b", 2)
-        assert seen == []
-        assert batch.events == [first, batch.events[1]]
-        assert first.name == "a"
-    assert seen == [("a", 1), ("b", 2)]
-    assert batch.discarded == []
-    assert [event.data for event in batch.events] == [1, 2]
+    with record_events(emitter) as seen:
+        async with emitter.batch_operations() as batch:
+            first = await emitter.emit("a", 1)
+            await emitter.emit("b", 2)
+            assert seen.pairs == []
+            assert batch.events == [first, batch.events[1]]
+            assert first.name == "a"
+        assert seen.pairs == [("a", 1), ("b", 2)]
+        assert batch.discarded == []
+        assert [event.data for event in batch.events] == [1, 2]
 
 
 async def test_batch_is_an_alias() -> None:
     emitter = EventEmitter()
-    seen = record(emitter)
-    async with emitter.batch() as batch:
-        await emitter.emit("a")
-        assert seen == []
-    assert isinstance(batch, Batch)
-    assert seen == [("a", None)]
+    with record_events(emitter) as seen:
+        async with emitter.batch() as batch:
+            await emitter.emit("a")
+            assert seen.pairs == []
+        assert isinstance(batch, Batch)
+        assert seen.pairs == [("a", None)]
 
 
 async def test_a_failing_block_discards_its_events() -> None:
     emitter = EventEmitter()
-    seen = record(emitter)
-    batch = emitter.batch_operations()
+    with record_events(emitter) as seen:
+        batch = emitter.batch_operations()
 
-    async def failing_block() -> None:
-        async with batch:
-            await emitter.emit("a", 1)
-            await emitter.emit("b", 2)
-            raise RuntimeError("boom")
+        async def failing_block() -> None:
+            async with batch:
+                await emitter.emit("a", 1)
+                await emitter.emit("b", 2)
+                raise RuntimeError("boom")
 
-    with pytest.raises(RuntimeError, match="boom"):
-        await failing_block()
-    assert seen == []
-    assert [(event.name, event.data) for event in batch.discarded] == [("a", 1), ("b", 2)]
-    assert batch.events == []
-    await emitter.emit("after")
-    assert seen == [("after", None)]  # the emitter is back to normal
+        with pytest.raises(RuntimeError, match="boom"):
+            await failing_block()
+        assert seen.pairs == []
+        assert [(event.name, event.data) for event in batch.discarded] == [("a", 1), ("b", 2)]
+        assert batch.events == []
+        await emitter.emit("after")
+        assert seen.pairs == [("after", None)]  # the emitter is back to normal
 
 
 async def test_a_cancelled_block_discards_its_events() -> None:
     emitter = EventEmitter()
-    seen = record(emitter)
-    batch = emitter.batch()
-    with anyio.move_on_after(0):
-        async with batch:
-            await emitter.emit("a")
-            await anyio.sleep_forever()
-    assert seen == []
-    assert len(batch.discarded) == 1
+    with record_events(emitter) as seen:
+        batch = emitter.batch()
+        with anyio.move_on_after(0):
+            async with batch:
+                await emitter.emit("a")
+                await anyio.sleep_forever()
+        assert seen.pairs == []
+        assert len(batch.discarded) == 1
 
 
 async def test_nested_batches_flatten_into_the_outermost() -> None:
     emitter = EventEmitter()
-    seen = record(emitter)
-    async with emitter.batch() as outer:
-        await emitter.emit("a")
-        async with emitter.batch() as inner:
-            await emitter.emit("b")
-        assert seen == []  # the inner block ending dispatches nothing
-        assert [event.name for event in inner.events] == ["b"]
-        failed = emitter.batch()
+    with record_events(emitter) as seen:
+        async with emitter.batch() as outer:
+            await emitter.emit("a")
+            async with emitter.batch() as inner:
+                await emitter.emit("b")
+            assert seen.pairs == []  # the inner block ending dispatches nothing
+            assert [event.name for event in inner.events] == ["b"]
+            failed = emitter.batch()
 
-        async def failing_block() -> None:
-            async with failed:
-                await emitter.emit("c")
-                raise KeyError("c")
+            async def failing_block() -> None:
+                async with failed:
+                    await emitter.emit("c")
+                    raise KeyError("c")
 
-        with pytest.raises(KeyError):
-            await failing_block()
-        await emitter.emit("d")
-    assert [name for name, _ in seen] == ["a", "b", "d"]
-    assert [event.name for event in failed.discarded] == ["c"]
-    assert [event.name for event in outer.events] == ["a", "b", "d"]
+            with pytest.raises(KeyError):
+                await failing_block()
+            await emitter.emit("d")
+        assert [name for name, _ in seen.pairs] == ["a", "b", "d"]
+        assert [event.name for event in failed.discarded] == ["c"]
+        assert [event.name for event in outer.events] == ["a", "b", "d"]
 
 
 async def test_an_outer_failure_discards_what_nested_batches_kept() -> None:
     emitter = EventEmitter()
-    seen = record(emitter)
-    outer = emitter.batch()
+    with record_events(emitter) as seen:
+        outer = emitter.batch()
 
-    async def failing_block() -> None:
-        async with outer:
-            async with emitter.batch():
-                await emitter.emit("inner")
-            raise ValueError("late")
+        async def failing_block() -> None:
+            async with outer:
+                async with emitter.batch():
+                    await emitter.emit("inner")
+                raise ValueError("late")
 
-    with pytest.raises(ValueError, match="late"):
-        await failing_block()
-    assert seen == []
-    assert [event.name for event in outer.discarded] == ["inner"]
+        with pytest.raises(ValueError, match="late"):
+            await failing_block()
+        assert seen.pairs == []
+        assert [event.name for event in outer.discarded] == ["inner"]
 
 
 async def test_batched_handlers_get_one_event_with_the_matched_events() -> None:
@@ -118,15 +118,15 @@ async def test_batched_handlers_get_one_event_with_the_matched_events() -> None:
     async def bulk(event: Event[list[Event[Any]]]) -> None:
         calls.append((event.name, [each.data for each in event.data]))
 
-    per_event = record(emitter, "item.*")
-    async with emitter.batch_operations():
-        for n in range(3):
-            await emitter.emit("item.processed", n)
-        await emitter.emit("other", "x")
-        await emitter.emit("item.failed", 9)
+    with record_events(emitter) as per_event:
+        async with emitter.batch_operations():
+            for n in range(3):
+                await emitter.emit("item.processed", n)
+            await emitter.emit("other", "x")
+            await emitter.emit("item.failed", 9)
 
-    assert calls == [("item.*", [0, 1, 2, 9])]
-    assert [data for _, data in per_event] == [0, 1, 2, 9]
+        assert calls == [("item.*", [0, 1, 2, 9])]
+        assert [event.data for event in per_event.matching("item.*")] == [0, 1, 2, 9]
 
 
 async def test_batched_handlers_run_after_the_events_in_priority_order() -> None:
@@ -189,30 +189,30 @@ async def test_batched_handlers_honour_conditions_once_and_propagation() -> None
 
 async def test_strict_batches_raise_every_failure_after_the_whole_commit() -> None:
     emitter = EventEmitter(strict=True)
-    seen = record(emitter)
-    emitter.on("bad", lambda event: 1 / 0)
-    emitter.on("bad", lambda event: int("x"), batched=True)
+    with record_events(emitter) as seen:
+        emitter.on("bad", lambda event: 1 / 0)
+        emitter.on("bad", lambda event: int("x"), batched=True)
 
-    async def block() -> None:
-        async with emitter.batch():
-            await emitter.emit("bad")
-            await emitter.emit("good")
+        async def block() -> None:
+            async with emitter.batch():
+                await emitter.emit("bad")
+                await emitter.emit("good")
 
-    with pytest.raises(EventHandlerError) as failure:
-        await block()
-    assert [name for name, _ in seen] == ["bad", "good"]
-    assert [type(error) for error in failure.value.errors] == [ZeroDivisionError, ValueError]
-    assert failure.value.event.name == "bad"
+        with pytest.raises(EventHandlerError) as failure:
+            await block()
+        assert [name for name, _ in seen.pairs] == ["bad", "good"]
+        assert [type(error) for error in failure.value.errors] == [ZeroDivisionError, ValueError]
+        assert failure.value.event.name == "bad"
 
 
 async def test_lenient_batches_log_failures_and_carry_on() -> None:
     emitter = EventEmitter()
-    seen = record(emitter)
-    emitter.on("bad", lambda event: 1 / 0)
-    async with emitter.batch():
-        await emitter.emit("bad")
-        await emitter.emit("good", strict=False)
-    assert [name for name, _ in seen] == ["bad", "good"]
+    with record_events(emitter) as seen:
+        emitter.on("bad", lambda event: 1 / 0)
+        async with emitter.batch():
+            await emitter.emit("bad")
+            await emitter.emit("good", strict=False)
+        assert [name for name, _ in seen.pairs] == ["bad", "good"]
 
 
 async def test_per_emit_strict_applies_at_commit() -> None:
@@ -225,66 +225,66 @@ async def test_per_emit_strict_applies_at_commit() -> None:
 
 async def test_handlers_emitting_during_the_commit_are_not_deferred() -> None:
     emitter = EventEmitter()
-    seen = record(emitter, "follow.up")
 
     @emitter.on("first")
     async def follow(event: Event[Any]) -> None:
         await emitter.emit("follow.up", event.data)
 
-    async with emitter.batch():
-        await emitter.emit("first", 1)
-        await emitter.emit("first", 2)
-    assert seen == [("follow.up", 1), ("follow.up", 2)]
+    with record_events(emitter) as seen:
+        async with emitter.batch():
+            await emitter.emit("first", 1)
+            await emitter.emit("first", 2)
+    assert seen.pairs == [("first", 1), ("follow.up", 1), ("first", 2), ("follow.up", 2)]
 
 
 async def test_batches_only_defer_the_task_that_opened_them() -> None:
     emitter = EventEmitter()
-    seen = record(emitter)
-    inside = anyio.Event()
-    other_done = anyio.Event()
+    with record_events(emitter) as seen:
+        inside = anyio.Event()
+        other_done = anyio.Event()
 
-    async def other_task() -> None:
-        await inside.wait()
-        await emitter.emit("other.task")
-        other_done.set()
+        async def other_task() -> None:
+            await inside.wait()
+            await emitter.emit("other.task")
+            other_done.set()
 
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as group:
-            group.start_soon(other_task)
-            async with emitter.batch():
-                await emitter.emit("batched")
-                inside.set()
-                await other_done.wait()
-                assert seen == [("other.task", None)]
-    assert [name for name, _ in seen] == ["other.task", "batched"]
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as group:
+                group.start_soon(other_task)
+                async with emitter.batch():
+                    await emitter.emit("batched")
+                    inside.set()
+                    await other_done.wait()
+                    assert seen.pairs == [("other.task", None)]
+        assert [name for name, _ in seen.pairs] == ["other.task", "batched"]
 
 
 async def test_tasks_started_inside_a_batch_are_deferred_too() -> None:
     emitter = EventEmitter()
-    seen = record(emitter)
-    async with emitter.batch():
-        async with anyio.create_task_group() as group:
-            group.start_soon(emitter.emit, "from.child.task")
-        assert seen == []
-    assert seen == [("from.child.task", None)]
+    with record_events(emitter) as seen:
+        async with emitter.batch():
+            async with anyio.create_task_group() as group:
+                group.start_soon(emitter.emit, "from.child.task")
+            assert seen.pairs == []
+        assert seen.pairs == [("from.child.task", None)]
 
 
 async def test_batches_are_per_emitter() -> None:
     one, two = EventEmitter(), EventEmitter()
-    seen_two = record(two)
-    async with one.batch():
-        await two.emit("not.deferred")
-        assert seen_two == [("not.deferred", None)]
+    with record_events(two) as seen_two:
+        async with one.batch():
+            await two.emit("not.deferred")
+            assert seen_two.pairs == [("not.deferred", None)]
 
 
 async def test_derived_emitters_receive_a_parents_batch_at_commit() -> None:
     emitter = EventEmitter()
     derived = emitter.filter(lambda event: True)
-    seen = record(derived)
-    async with emitter.batch():
-        await emitter.emit("x")
-        assert seen == []
-    assert seen == [("x", None)]
+    with record_events(derived) as seen:
+        async with emitter.batch():
+            await emitter.emit("x")
+            assert seen.pairs == []
+        assert seen.pairs == [("x", None)]
 
 
 async def test_a_batch_can_be_used_once_and_not_on_a_closed_emitter() -> None:
@@ -319,19 +319,19 @@ async def test_closing_the_emitter_inside_a_batch_discards_it() -> None:
 
 async def test_suppress_events_holds_matching_events_back() -> None:
     emitter = EventEmitter()
-    seen = record(emitter)
-    async with emitter.suppress_events("user.*") as suppressed:
-        await emitter.emit("user.login", 1)
-        await emitter.emit("order.placed", 2)
-        await emitter.emit("user.logout", 3)
-    assert seen == [("order.placed", 2)]
-    assert [(event.name, event.data) for event in suppressed] == [
-        ("user.login", 1),
-        ("user.logout", 3),
-    ]
+    with record_events(emitter) as seen:
+        async with emitter.suppress_events("user.*") as suppressed:
+            await emitter.emit("user.login", 1)
+            await emitter.emit("order.placed", 2)
+            await emitter.emit("user.logout", 3)
+        assert seen.pairs == [("order.placed", 2)]
+        assert [(event.name, event.data) for event in suppressed] == [
+            ("user.login", 1),
+            ("user.logout", 3),
+        ]
 
-    assert await emitter.replay_events(suppressed) == 2
-    assert seen == [("order.placed", 2), ("user.login", 1), ("user.logout", 3)]
+        assert await emitter.replay_events(suppressed) == 2
+        assert seen.pairs == [("order.placed", 2), ("user.login", 1), ("user.logout", 3)]
 
 
 async def test_suppress_everything_skips_hooks_and_monitors_too() -> None:
@@ -347,24 +347,24 @@ async def test_suppress_everything_skips_hooks_and_monitors_too() -> None:
 
 async def test_replay_inside_a_batch_is_deferred() -> None:
     emitter = EventEmitter()
-    seen = record(emitter)
-    async with emitter.suppress_events() as suppressed:
-        await emitter.emit("a")
-    async with emitter.batch() as batch:
-        await emitter.replay_events(suppressed)
-        assert seen == []
-    assert batch.events == suppressed
-    assert seen == [("a", None)]
+    with record_events(emitter) as seen:
+        async with emitter.suppress_events() as suppressed:
+            await emitter.emit("a")
+        async with emitter.batch() as batch:
+            await emitter.replay_events(suppressed)
+            assert seen.pairs == []
+        assert batch.events == suppressed
+        assert seen.pairs == [("a", None)]
 
 
 async def test_replay_in_strict_mode_dispatches_all_then_raises() -> None:
     emitter = EventEmitter()
-    seen = record(emitter)
-    emitter.on("bad", lambda event: 1 / 0)
-    events: list[Event[Any]] = [Event("bad"), Event("good")]
-    with pytest.raises(EventHandlerError):
-        await emitter.replay_events(events, strict=True)
-    assert [name for name, _ in seen] == ["bad", "good"]
+    with record_events(emitter) as seen:
+        emitter.on("bad", lambda event: 1 / 0)
+        events: list[Event[Any]] = [Event("bad"), Event("good")]
+        with pytest.raises(EventHandlerError):
+            await emitter.replay_events(events, strict=True)
+        assert [name for name, _ in seen.pairs] == ["bad", "good"]
 
 
 async def test_replay_needs_events() -> None:
@@ -383,23 +383,23 @@ async def test_suppress_validates_its_pattern() -> None:
 
 async def test_an_inner_suppression_wins_over_an_outer_batch() -> None:
     emitter = EventEmitter()
-    seen = record(emitter)
-    async with emitter.batch() as batch, emitter.suppress_events("x") as suppressed:
-        await emitter.emit("x")
-        await emitter.emit("y")
-    assert [event.name for event in suppressed] == ["x"]
-    assert [event.name for event in batch.events] == ["y"]
-    assert seen == [("y", None)]
+    with record_events(emitter) as seen:
+        async with emitter.batch() as batch, emitter.suppress_events("x") as suppressed:
+            await emitter.emit("x")
+            await emitter.emit("y")
+        assert [event.name for event in suppressed] == ["x"]
+        assert [event.name for event in batch.events] == ["y"]
+        assert seen.pairs == [("y", None)]
 
 
 async def test_a_batch_inside_a_suppression_commits_into_it() -> None:
     emitter = EventEmitter()
-    seen = record(emitter)
-    async with emitter.suppress_events("x") as suppressed, emitter.batch():
-        await emitter.emit("x")
-        await emitter.emit("y")
-    assert seen == [("y", None)]
-    assert [event.name for event in suppressed] == ["x"]
+    with record_events(emitter) as seen:
+        async with emitter.suppress_events("x") as suppressed, emitter.batch():
+            await emitter.emit("x")
+            await emitter.emit("y")
+        assert seen.pairs == [("y", None)]
+        assert [event.name for event in suppressed] == ["x"]
 
 
 async def test_an_emit_while_a_batch_or_suppression_is_open_checks_its_name_once(
@@ -418,15 +418,15 @@ async def test_an_emit_while_a_batch_or_suppression_is_open_checks_its_name_once
     monkeypatch.setattr(_dispatch, "validate_name", counting)
     monkeypatch.setattr(_registry, "validate_name", counting)
     emitter = EventEmitter()
-    seen = record(emitter)
-    async with emitter.suppress_events("a.*"):
-        await emitter.emit("b.passes", 1)  # not held: dispatched right away
-    assert checked == ["b.passes"]
-    checked.clear()
-    async with emitter.batch():
-        await emitter.emit("b.held", 2)
-        assert checked == ["b.held"]
-    assert seen == [("b.passes", 1), ("b.held", 2)]
-    with pytest.raises(ValueError, match=r"invalid event name 'b\.\.'"):
+    with record_events(emitter) as seen:
+        async with emitter.suppress_events("a.*"):
+            await emitter.emit("b.passes", 1)  # not held: dispatched right away
+        assert checked == ["b.passes"]
+        checked.clear()
         async with emitter.batch():
-            await emitter.emit("b..")
+            await emitter.emit("b.held", 2)
+            assert checked == ["b.held"]
+        assert seen.pairs == [("b.passes", 1), ("b.held", 2)]
+        with pytest.raises(ValueError, match=r"invalid event name 'b\.\.'"):
+            async with emitter.batch():
+                await emitter.emit("b..")

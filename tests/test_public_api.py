@@ -63,3 +63,21 @@ def test_the_api_reference_renders_every_public_name() -> None:
         f"mtbus.backends.{name}" for name in mtbus.backends.__all__
     }
     assert expected - rendered == set()
+
+
+def test_the_testing_kit_lists_exactly_its_public_names_and_documents_them() -> None:
+    from pathlib import Path
+
+    import mtbus.testing
+
+    public = {
+        name
+        for name, value in vars(mtbus.testing).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType)
+    } - {"annotations"}
+    assert set(mtbus.testing.__all__) == public
+    assert sorted(mtbus.testing.__all__) == list(mtbus.testing.__all__)
+    assert all(getattr(mtbus.testing, name).__module__ == "mtbus.testing" for name in public)
+    page = (Path(__file__).parent.parent / "docs" / "testing.md").read_text()
+    rendered = {line.removeprefix("::: ") for line in page.splitlines() if line[:4] == "::: "}
+    assert {f"mtbus.testing.{name}" for name in public} - rendered == set()

@@ -127,7 +127,7 @@ class HandlerResults(Sequence[HandlerResult]):
     __slots__ = ("_results", "event")
 
     def __init__(self, event: Event[Any], results: list[HandlerResult]) -> None:
-        self.event = event
+        self.event: Event[Any] = event
         self._results = results
 
     @overload

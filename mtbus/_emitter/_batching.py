@@ -1,4 +1,5 @@
-"""Batches and suppression: emits held back, in the task that opened the block, until it ends."""
+"""Batches and suppression: emits held back, in the task that opened the block, until it ends;
+and mutes, which hold back the emits of every task (``mtbus.testing.mute``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ._registry import run_order
 from ._scopes import Scope, hold, innermost
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from contextlib import AbstractAsyncContextManager
     from types import TracebackType
 
@@ -189,6 +190,53 @@ class _Suppression(Scope[EmitterCore]):
         traceback: TracebackType | None,
     ) -> None:
         self._exit()
+
+
+class Mute(_Suppression):
+    """A suppression of the emits of every task, not only the task that opened it.
+
+    A ``with`` block (it need not be async: no task owns it). An event that a batch or
+    suppression of the emitting task holds back is theirs; whatever they let through while
+    the mute is open (a batch that commits, a replay) is muted. Each muted event goes to
+    :attr:`events` and to *taken*.
+    """
+
+    __slots__ = ("_taken",)
+
+    everywhere = True
+
+    def __init__(
+        self, emitter: EmitterCore, name: str | None, taken: Callable[[Event[Any]], object]
+    ) -> None:
+        super().__init__(emitter, name)
+        self._taken = taken
+
+    def _take(self, event: Event[Any], *, concurrent: bool | None, strict: bool | None) -> bool:
+        if not super()._take(event, concurrent=concurrent, strict=strict):
+            return False
+        self._taken(event)
+        return True
+
+    def __enter__(self) -> list[Event[Any]]:
+        self._enter()
+        return self.events
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._exit()
+
+
+def mute_events(
+    emitter: EmitterCore, name: str | None, taken: Callable[[Event[Any]], object]
+) -> Mute:
+    """A :class:`Mute` of *emitter*'s events matching *name* (``None``: every event).
+
+    :raises ValueError: if *name* is not a valid name or pattern
+    :raises ~mtbus.EventEmitError: if the emitter is closed
+    """
+    if name is not None:
+        validate_pattern(name, "event name or pattern")
+    emitter._check_open("mute it")
+    return Mute(emitter, name, taken)
 
 
 async def _commit(batch: Batch, pending: list[Deferred]) -> None:
