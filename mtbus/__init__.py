@@ -4,7 +4,8 @@ Everything public is importable from here (and backends from ``mtbus.backends``)
 submodules are private. The package is built in floors, each importing only those below it:
 
 - ``_core``: the floor. Event and topic names and patterns, ``Event``, ``Message``, argument
-  checks and exceptions: plain data and pure functions.
+  checks and exceptions: plain data and pure functions; and the way in from sync code and
+  other threads (``_threads``).
 - ``_emitter``: the ``EventEmitter``, assembled from parts (dispatch, composition, batches,
   background work) that share one core.
 - ``backends``: where a channel's messages travel (memory, Redis); they see a channel and

@@ -129,7 +129,8 @@ async def test_publishing_from_another_event_loop_is_refused_while_a_receiver_wa
             assert re.search(
                 r"^cannot publish to <Channel 'events' .*> from another thread than that of the "
                 r"event loop where a task waits on <Subscriber of 'events' .*: use "
-                r"anyio\.from_thread\.run\(channel\.publish, data\)$",
+                r"channel\.publish_sync\(data\) inside 'async with channel:', "
+                r"or anyio\.from_thread\.run\(channel\.publish, data\)$",
                 str(error),
             )
             # Nothing was delivered, not even to the subscriber before the waited-on one.

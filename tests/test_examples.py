@@ -85,3 +85,17 @@ def test_redis_workers_example_shares_the_work_and_resumes(
     # Every order charged was acknowledged, the last ones too: none is left to charge again.
     (stream,) = set(raw.keys("mtbus:*orders-*")) - before
     assert raw.xpending(stream, "billing")["pending"] == 0
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sync_app_example_reaches_the_service_from_its_threads(backend: str) -> None:
+    result = run(str(EXAMPLES / "sync_app.py"), backend)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "  service thread: confirmation mailed for order 1\n  -> 201 order 1 placed\n" in (
+        result.stdout
+    )
+    assert "  -> 409 refused: only 1 widget left, 5 wanted\n" in result.stdout
+    assert "ANOTHER thread" not in result.stdout  # every handler ran in the service's thread
+    assert "  service thread: gadget stock set to 4\n" in result.stdout
+    assert result.stdout.endswith("stock after the service stopped: {'widget': 10, 'gadget': 4}\n")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from itertools import count
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 from anyio.lowlevel import checkpoint
 
 from .._core._checks import (
@@ -22,6 +25,7 @@ from .._core._checks import (
 from .._core._exceptions import ChannelClosedError, ChannelError, ChannelFullError, ChannelGapError
 from .._core._message import NO_METADATA, freeze_metadata, new_message
 from .._core._pacing import CHECKPOINT_INTERVAL
+from .._core._threads import check_may_block, run_in_a_loop
 from .._core._topics import TopicMatcher, validate_name
 from ..backends import MemoryBackend
 from ..backends._resp import redact
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from anyio.abc import TaskGroup
+    from anyio.lowlevel import EventLoopToken
 
     from .._core._checks import Overflow
     from .._core._message import Message
@@ -90,7 +95,8 @@ class Channel(Generic[T]):
         ``async with channel:`` around the channel's use, which connects and disconnects
 
     Like anyio's streams, a channel belongs to one event loop: use it from the loop's
-    thread (from another thread, through :func:`anyio.from_thread.run`). A call from
+    thread (from another thread, through :meth:`publish_sync` or
+    :func:`anyio.from_thread.run`). A call from
     another thread that would wake a task waiting on one of its subscribers raises
     :exc:`RuntimeError` before it changes anything.
     """
@@ -103,6 +109,7 @@ class Channel(Generic[T]):
         "_fanned_out",
         "_gaps",
         "_link",
+        "_loop",
         "_lost",
         "_matcher",
         "_max_subscribers",
@@ -140,6 +147,8 @@ class Channel(Generic[T]):
         self._lost = 0
         self._undecodable = 0
         self._tasks: TaskGroup | None = None  # the backend's, while in ``async with``
+        # The way into the event loop of ``async with`` (and its thread), for publish_sync.
+        self._loop: tuple[EventLoopToken, int] | None = None
         self._sequence = count()
         self._subscribers: dict[Subscriber[T], None] = {}  # an ordered set
         # Those the shared fan-out reaches (not a backend's group members, say).
@@ -327,6 +336,97 @@ class Channel(Generic[T]):
             NO_METADATA if metadata is None else freeze_metadata(metadata),
         )
 
+    def publish_sync(
+        self,
+        data: T,
+        topic: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Publish from sync code or another thread: deliver *data* and wait, as :meth:`publish`.
+
+        The publish runs in one of three places, the first that applies:
+
+        1. inside ``async with channel:`` in an event loop of another thread: in that
+           loop, as a task of the block, while the calling thread blocks (waiting for room
+           in a full queue too, under the ``block`` policy). If the block ends meanwhile,
+           the channel closes and ``publish_sync`` raises
+           :exc:`~mtbus.ChannelClosedError`;
+        2. in an anyio worker thread (``anyio.to_thread.run_sync``): in the event loop
+           that started the thread;
+        3. otherwise: in a new asyncio event loop, in the calling thread, closed before
+           it returns. A channel over a server (Redis) is not open then, and raises the
+           :exc:`~mtbus.ChannelError` that :meth:`publish` raises outside
+           ``async with channel:``.
+
+        ``async with channel:`` is what binds a channel to its event loop: outside such
+        a block, a channel that a loop in another thread uses cannot be told apart from an
+        unused one (a publish that would wake one of its waiting tasks is refused).
+
+        The arguments are checked in the calling thread, before anything runs; the payload
+        is encoded (for a server) where the publish runs. What the publish raises is raised
+        here as itself.
+
+        :param data: the payload
+        :param topic: a name like ``user.login`` (no wildcards); ``None`` broadcasts to
+            every subscriber
+        :param metadata: copied, read-only, into ``message.metadata``
+        :return: how many subscribers the message was queued for (see :meth:`publish`)
+        :raises RuntimeError: if an event loop runs in the calling thread (waiting would
+            block it): there, use ``await channel.publish(...)``
+        :raises ~mtbus.ChannelClosedError: if the channel is closed, or closes before the
+            publish is done
+        :raises ~mtbus.ChannelFullError: if a subscriber with the ``"error"`` policy had
+            a full queue; every other subscriber still got the message
+        :raises ~mtbus.ChannelError: for a channel over a server, outside
+            ``async with channel:``
+        :raises TypeError, ValueError: if *topic* is not a valid name or *metadata* not a
+            mapping
+        """
+        if self._closed:
+            raise ChannelClosedError(f"cannot publish to {self!r}: it is closed")
+        if topic is not None:
+            validate_name(topic, kind="topic")
+        frozen = freeze_metadata(metadata)
+        loop = self._loop
+        check_may_block(
+            "channel.publish_sync", "await channel.publish(...)", None if loop is None else loop[1]
+        )
+        if loop is None:
+            return run_in_a_loop(partial(self.publish, data, topic, frozen))
+        try:
+            return anyio.from_thread.run(
+                self._publish_in_block, (data, topic, frozen), token=loop[0]
+            )
+        except anyio.RunFinishedError as error:
+            raise ChannelClosedError(
+                f"cannot publish to {self!r}: the event loop of its 'async with' block has finished"
+            ) from error
+
+    async def _publish_in_block(self, message: tuple[T, str | None, Mapping[str, Any]]) -> int:
+        """What ``publish_sync`` runs in the event loop: a publish in the block's task group."""
+        tasks = self._tasks
+        if tasks is None or self._closed:  # the block ended before this ran
+            raise ChannelClosedError(f"cannot publish to {self!r}: it is closed")
+        outcome: list[int | Exception] = []
+        done = anyio.Event()
+
+        async def publish() -> None:
+            try:
+                outcome.append(await self.publish(*message))
+            except Exception as error:  # for the calling thread, not the task group
+                outcome.append(error)
+            finally:
+                done.set()
+
+        tasks.start_soon(publish)
+        await done.wait()
+        if not outcome:
+            raise ChannelClosedError(f"{self!r} closed while publish_sync() waited")
+        result = outcome[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
     async def _publish_batch(
         self,
         items: Iterable[tuple[T, str | None, Mapping[str, Any] | None]],
@@ -419,6 +519,7 @@ class Channel(Generic[T]):
             await tasks.__aexit__(None, None, None)
             raise
         self._tasks = tasks
+        self._loop = (anyio.lowlevel.current_token(), get_ident())
         return self
 
     async def __aexit__(
@@ -431,6 +532,7 @@ class Channel(Generic[T]):
             await self.close()
         finally:
             tasks, self._tasks = self._tasks, None
+            self._loop = None
             if tasks is not None:
                 # The block's own exception is not the backend's: it propagates as it is,
                 # and only a failure of the backend's tasks comes out of the task group.

@@ -32,7 +32,10 @@ REFUSED: Final = -1
 FULL: Final = -2
 
 #: How to publish from another thread than the event loop's.
-PUBLISH_REMEDY: Final = "anyio.from_thread.run(channel.publish, data)"
+PUBLISH_REMEDY: Final = (
+    "channel.publish_sync(data) inside 'async with channel:', "
+    "or anyio.from_thread.run(channel.publish, data)"
+)
 
 
 class Owner(Protocol):

@@ -67,7 +67,8 @@ class EventEmitter(Composition, Batching, BackgroundWork):
 
     The emitter is not thread-safe: use it from the event loop's thread (handlers
     registered with ``to_thread=True`` run in worker threads, but are awaited from it).
-    From a worker thread, emit with ``anyio.from_thread.run(emitter.emit, name, data)``.
+    From sync code or another thread, emit with :meth:`emit_sync`, which runs the handlers
+    in the emitter's event loop (inside ``async with emitter:``) and waits for them.
     :meth:`emit` does not check the thread it runs in; calls that would wake a task of the
     event loop from another thread (a :meth:`wait_for`, a background emit) raise
     :exc:`RuntimeError`.
@@ -457,7 +458,7 @@ class EventEmitter(Composition, Batching, BackgroundWork):
 
         An emit made in another thread than this task's (with an event loop of its own)
         cannot end the wait: when it reaches the waiter it raises :exc:`RuntimeError`.
-        Emit with ``anyio.from_thread.run(emitter.emit, ...)`` from worker threads.
+        Emit with :meth:`emit_sync` (inside ``async with emitter:``) from other threads.
 
         :param timeout: seconds to wait at most (``None`` or ``math.inf``: forever)
         :param check: only an event for which this returns true ends the wait; it runs in
@@ -483,8 +484,8 @@ class EventEmitter(Composition, Batching, BackgroundWork):
             if threading.get_ident() != waiting_thread:
                 raise WrongThreadError(
                     f"cannot end a wait_for({name!r}) from another thread: emit from the "
-                    f"event loop's thread, with anyio.from_thread.run(emitter.emit, ...) "
-                    f"from a worker thread"
+                    f"event loop's thread, with emitter.emit_sync(...) inside 'async with "
+                    f"emitter:' or anyio.from_thread.run(emitter.emit, ...) from a worker thread"
                 )
             try:
                 if check is not None:

@@ -10,6 +10,7 @@ import threading
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 
 from ._scopes import leave_scopes
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from anyio.abc import TaskGroup
+    from anyio.lowlevel import EventLoopToken
 
 
 class EmitHandle:
@@ -83,7 +85,7 @@ class EmitHandle:
 class Background:
     """The task group of an emitter's ``async with`` block, and the handles running in it."""
 
-    __slots__ = ("closing", "group", "handles", "thread")
+    __slots__ = ("closing", "group", "handles", "thread", "token")
 
     def __init__(self) -> None:
         self.group: TaskGroup = anyio.create_task_group()
@@ -92,6 +94,8 @@ class Background:
         self.closing = False
         #: The event loop's thread: starting or cancelling work from another one is refused.
         self.thread = threading.get_ident()
+        #: The way into the event loop from other threads (``emit_sync``).
+        self.token: EventLoopToken = anyio.lowlevel.current_token()
 
     def cancel_all(self) -> None:
         for handle in list(self.handles):
