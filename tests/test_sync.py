@@ -545,3 +545,54 @@ def test_a_channel_whose_event_loop_is_gone_does_not_hang_a_thread() -> None:
     thread.join()
     with pytest.raises(ChannelClosedError, match="the event loop of its 'async with' block"):
         channel.publish_sync(1)
+
+
+# -- collect_sync: the handlers' results, from the same places ------------------------------
+
+
+def test_collect_sync_from_sync_code_returns_each_handler_s_result() -> None:
+    emitter = EventEmitter(strict=True)
+
+    @emitter.on("quote", priority=EventPriority.HIGH)
+    async def price(event: Event[int]) -> int:
+        await anyio.lowlevel.checkpoint()
+        return event.data * 100
+
+    @emitter.on("quote")
+    def broken(event: Event[int]) -> int:
+        raise LookupError("no tax table")
+
+    results = emitter.collect_sync("quote", 3)
+
+    assert results.values == [300]
+    [failure] = results.failed
+    assert failure.handler is broken
+    assert isinstance(failure.error, LookupError)
+
+
+async def test_collect_sync_from_another_thread_runs_in_the_event_loop() -> None:
+    async with EventEmitter() as emitter:
+        seen = recorder(emitter)
+        emitter.on("x", lambda event: event.data + 1, priority=EventPriority.LOWEST)
+        results = await in_a_thread(lambda: emitter.collect_sync("x", 1))
+        assert results.values == [None, None, None, 2]
+        assert {thread for _, thread in seen} == {threading.get_ident()}
+        with pytest.raises(
+            RuntimeError,
+            match=re.escape(
+                "collect_sync() called from the event loop's thread, which it would block: "
+                "use 'await emitter.collect(...)'"
+            ),
+        ):
+            emitter.collect_sync("x")
+    emitter.close()
+    with pytest.raises(EventEmitError, match="emitter is closed: cannot emit 'x'"):
+        emitter.collect_sync("x")
+
+
+def test_collect_sync_checks_its_arguments_as_collect() -> None:
+    emitter = EventEmitter()
+    with pytest.raises(ValueError, match=re.escape("invalid event name 'a.*'")):
+        emitter.collect_sync("a.*")
+    with pytest.raises(TypeError, match="concurrent must be a bool or None, not str: 'yes'"):
+        emitter.collect_sync("a", concurrent="yes")  # type: ignore[arg-type]

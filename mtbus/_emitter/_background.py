@@ -1,15 +1,12 @@
-"""Background emits, in a task group owned by ``async with emitter:`` (structured concurrency),
-and ``emit_sync``, the way in from sync code and other threads."""
+"""Background emits, in a task group owned by ``async with emitter:`` (structured concurrency)."""
 
 from __future__ import annotations
 
 import threading
-from functools import partial
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import anyio.from_thread
 import anyio.lowlevel
 
 from .._core._checks import (
@@ -20,8 +17,8 @@ from .._core._checks import (
     check_seconds,
 )
 from .._core._event import Event, EventPriority
-from .._core._exceptions import EventEmitError, EventHandlerError
-from .._core._threads import check_may_block, event_loop_in_this_thread, run_in_a_loop
+from .._core._exceptions import EventHandlerError
+from .._core._threads import event_loop_in_this_thread
 from .._core._topics import validate_name
 from ._dispatch import EmitterCore
 from ._listener import Listener
@@ -32,8 +29,7 @@ if TYPE_CHECKING:
 
 
 class BackgroundWork(EmitterCore):
-    """The :class:`~mtbus.EventEmitter` methods for background emits, and ``emit_sync``
-    (a mixin)."""
+    """The :class:`~mtbus.EventEmitter` methods for background emits (a mixin)."""
 
     __slots__ = ()
 
@@ -224,119 +220,6 @@ class BackgroundWork(EmitterCore):
         hint = ", or emitter.emit_sync(...) to emit from any thread and wait for the handlers"
         self._check_background_thread(f"{method}()", also=hint if sync else "")
         return self._background
-
-    # -- from sync code and other threads ----------------------------------------------
-
-    def emit_sync(
-        self,
-        name: str,
-        data: Any = None,
-        metadata: Mapping[str, Any] | None = None,
-        *,
-        concurrent: bool | None = None,
-        strict: bool | None = None,
-    ) -> Event[Any]:
-        """Emit from sync code or another thread: run the handlers, wait for them, return the event.
-
-        The handlers run as ``await emitter.emit(...)`` runs them (priority order, async
-        handlers to completion, ``to_thread`` handlers in worker threads), in one of three
-        places, the first that applies:
-
-        1. inside ``async with emitter:`` in an event loop of another thread: in that loop,
-           as a task of the block's task group, while the calling thread blocks. A normal
-           end of the block waits for it; an exception or cancellation ending the block,
-           or :meth:`close`, cancels it, and ``emit_sync`` raises
-           :exc:`~mtbus.EventEmitError`;
-        2. in an anyio worker thread (``anyio.to_thread.run_sync``): in the event loop
-           that started the thread;
-        3. otherwise: in a new asyncio event loop, in the calling thread (so the handlers
-           see its thread-locals and context variables), closed before it returns.
-
-        ``async with emitter:`` is what binds an emitter to its event loop: an emitter
-        that a loop in another thread uses outside such a block cannot be told apart from
-        an unused one, and its handlers would run in the calling thread.
-
-        The arguments are checked in the calling thread, before anything runs. What the
-        emit raises is raised here as itself.
-
-        :param name: the event name (a pattern is not allowed here)
-        :param data: the payload, available to handlers as ``event.data``
-        :param metadata: copied into ``event.metadata``
-        :param concurrent: override the emitter's ``concurrent`` setting for this emit
-        :param strict: override the emitter's ``strict`` setting for this emit
-        :return: the :class:`~mtbus.Event` the handlers saw
-        :raises RuntimeError: if an event loop runs in the calling thread (waiting would
-            block it): there, use ``await emitter.emit(...)``
-        :raises ~mtbus.EventHandlerError: in strict mode, after all handlers ran, if any
-            handler or hook failed
-        :raises ~mtbus.EventEmitError: if the emitter is closed, or its handlers were
-            cancelled as described above, or its block ended before the call reached
-            the event loop
-        :raises TypeError: if *name* is not a ``str``, *metadata* not a mapping, or
-            *concurrent* or *strict* neither a ``bool`` nor ``None``
-        :raises ValueError: if *name* is not a valid event name
-        """
-        self._check_open(f"emit {name!r}")
-        validate_name(name)
-        if metadata is not None:
-            check_metadata(metadata)
-        check_bool(concurrent, "concurrent", optional=True)
-        check_bool(strict, "strict", optional=True)
-        background = self._background
-        check_may_block(
-            "emitter.emit_sync",
-            "await emitter.emit(...)",
-            None if background is None else background.thread,
-        )
-        if background is None:
-            return run_in_a_loop(
-                partial(self.emit, name, data, metadata, concurrent=concurrent, strict=strict)
-            )
-        try:
-            return anyio.from_thread.run(
-                self._emit_in_block,
-                background,
-                (name, data, metadata, concurrent, strict),
-                token=background.token,
-            )
-        except anyio.RunFinishedError as error:
-            raise EventEmitError(
-                f"cannot emit {name!r}: the event loop of the emitter's 'async with' "
-                f"block has finished"
-            ) from error
-
-    async def _emit_in_block(
-        self,
-        background: Background,
-        arguments: tuple[str, Any, Mapping[str, Any] | None, bool | None, bool | None],
-    ) -> Event[Any]:
-        """What ``emit_sync`` runs in the event loop: an emit in the block's task group."""
-        name, data, metadata, concurrent, strict = arguments
-        if self._background is not background:  # the block ended before this ran
-            self._check_open(f"emit {name!r}")
-            raise EventEmitError(
-                f"cannot emit {name!r}: the emitter left its 'async with' block before "
-                f"emit_sync() reached its event loop"
-            )
-        emitted: list[Event[Any]] = []
-
-        async def emit_now(handle: EmitHandle) -> None:
-            event = await self.emit(name, data, metadata, concurrent=concurrent, strict=strict)
-            emitted.append(event)
-            handle.emitted += 1
-
-        handle = background.start(EmitHandle(name), emit_now, waits=False)
-        await handle.wait()
-        if handle.error is not None:
-            raise handle.error
-        if not emitted:
-            cause = (
-                "the emitter was closed"
-                if self._closed
-                else "the emitter's 'async with' block ended with an exception"
-            )
-            raise EventEmitError(f"emit_sync({name!r}) cancelled: {cause}")
-        return emitted[0]
 
 
 _SKIP: Any = object()

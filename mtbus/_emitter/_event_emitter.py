@@ -2,10 +2,11 @@
 
 The class is assembled from one part per job: ``EmitterCore`` (``_dispatch``: the shared
 state, ``emit`` and dispatch), then composition (``_composition``), batches and suppression
-(``_batching``) and background work (``_background``). Each part changes the core's state
-through the core's methods only, and exposes its own teardown; this module adds
-registration, queries, hooks and ``wait_for``, and owns the lifecycle (``async with``,
-``close``, ``aclose``), which drives those teardowns.
+(``_batching``), background work (``_background``), handler results (``_collecting``) and
+calls from sync code and other threads (``_sync``, on top of the last two). Each part
+changes the core's state through the core's methods only, and exposes its own teardown;
+this module adds registration, queries, hooks and ``wait_for``, and owns the lifecycle
+(``async with``, ``close``, ``aclose``), which drives those teardowns.
 """
 
 from __future__ import annotations
@@ -25,20 +26,18 @@ from .._core._checks import (
     check_choice,
     check_condition,
     check_handler,
-    check_metadata,
     check_priority,
     check_seconds,
 )
-from .._core._event import Event, EventPriority, HandlerResult, HandlerResults
-from .._core._topics import TopicMatcher, validate_name, validate_pattern
-from ._background import BackgroundWork
+from .._core._event import Event, EventPriority
+from .._core._topics import TopicMatcher, validate_pattern
 from ._batching import Batching
 from ._composition import Composition
 from ._dispatch import WrongThreadError
 from ._listener import Listener
+from ._sync import SyncCalls
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from types import TracebackType
 
     from ._dispatch import ErrorHook
@@ -52,7 +51,7 @@ EventHook = Callable[[Event[Any]], Any]
 _HOOK_KINDS: tuple[HookKind, ...] = ("before_emit", "after_emit", "on_error")
 
 
-class EventEmitter(Composition, Batching, BackgroundWork):
+class EventEmitter(Composition, Batching, SyncCalls):
     """Runs the handlers registered for an event name, in priority order, on each emit.
 
     An emitter is a plain object with no global state: create one per application, module
@@ -401,48 +400,6 @@ class EventEmitter(Composition, Batching, BackgroundWork):
         return self._registry.remove_hook(kind, hook)
 
     # -- emitting ----------------------------------------------------------------------
-
-    async def collect(
-        self,
-        name: str,
-        data: Any = None,
-        metadata: Mapping[str, Any] | None = None,
-        *,
-        concurrent: bool | None = None,
-    ) -> HandlerResults:
-        """Emit, and return what each handler returned or raised, in the order they ran.
-
-        Dispatch is that of :meth:`emit` (priorities, conditions, propagation, hooks), but
-        nothing is raised for a failing handler: its exception is in the results (and still
-        logged, and passed to the ``on_error`` hooks). A generator handler's value is the
-        list of what it yielded. Hooks, ``wait_for`` waiters and derived emitters are not
-        listed (their failures are in ``results.event.failures``). An event that an open
-        batch or suppression of this task holds back reaches no handler now: its results
-        are empty. :meth:`emit` does not pay for this: only ``collect`` records results.
-
-        :param concurrent: override the emitter's ``concurrent`` setting for this emit
-            (results are then listed in the order the handlers finished)
-        :return: the :class:`~mtbus.HandlerResults`: a sequence of
-            :class:`~mtbus.HandlerResult`, with the event
-        :raises TypeError: if *name* is not a ``str``, *metadata* not a mapping, or
-            *concurrent* neither a ``bool`` nor ``None``
-        :raises ValueError: if *name* is not a valid event name
-        :raises ~mtbus.EventEmitError: if the emitter is closed
-        """
-        validate_name(name)
-        meta = None if metadata is None else dict(check_metadata(metadata))
-        check_bool(concurrent, "concurrent", optional=True)
-        self._check_open(f"emit {name!r}")
-        results: list[HandlerResult] = []
-
-        def record(listener: Listener, value: Any, error: Exception | None, _: float) -> None:
-            if listener.collected:
-                results.append(HandlerResult(listener.handler, value, error))
-
-        event: Event[Any] = Event(name, data, True, meta)
-        await self._pace()
-        await self._deliver(event, concurrent, False, valid=True, record=record)
-        return HandlerResults(event, results)
 
     async def wait_for(
         self,
