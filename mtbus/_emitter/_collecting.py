@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._core._checks import check_bool, check_metadata
 from .._core._event import Event, HandlerResult, HandlerResults
-from .._core._topics import validate_name
 from ._dispatch import EmitterCore
 
 if TYPE_CHECKING:
@@ -51,10 +49,7 @@ class Collecting(EmitterCore):
         :raises ValueError: if *name* is not a valid event name
         :raises ~mtbus.EventEmitError: if the emitter is closed
         """
-        validate_name(name)
-        meta = None if metadata is None else dict(check_metadata(metadata))
-        check_bool(concurrent, "concurrent", optional=True)
-        self._check_open(f"emit {name!r}")
+        meta = self._check_emit(name, metadata, concurrent, None)
         results: list[HandlerResult] = []
 
         def record(listener: Listener, value: Any, error: Exception | None, _: float) -> None:

@@ -361,11 +361,19 @@ class EmitterCore:
         strict: bool | None,
     ) -> Coroutine[Any, Any, Event[Any]]:
         """Emit while closed (raise) or while a batch or suppression may hold events back."""
+        meta = self._check_emit(name, metadata, concurrent, strict)
+        return self._deliver(Event(name, data, True, meta), concurrent, strict, valid=True)
+
+    def _check_emit(
+        self, name: str, metadata: Mapping[str, Any] | None, concurrent: object, strict: object
+    ) -> dict[str, Any] | None:
+        """Check an emit's arguments as :meth:`emit` does, the emitter open first; return a
+        copy of *metadata* (``None`` for none)."""
         self._check_open(f"emit {name!r}")
         validate_name(name)
         meta = None if metadata is None else dict(check_metadata(metadata))
         _check_options(concurrent, strict)
-        return self._deliver(Event(name, data, True, meta), concurrent, strict, valid=True)
+        return meta
 
     def _deliver(
         self,

@@ -8,10 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.from_thread
 
-from .._core._checks import check_bool, check_metadata
 from .._core._exceptions import EventEmitError
 from .._core._threads import check_may_block, run_in_a_loop
-from .._core._topics import validate_name
 from ._background import BackgroundWork
 from ._collecting import Collecting
 from ._tasks import EmitHandle
@@ -84,12 +82,7 @@ class SyncCalls(Collecting, BackgroundWork):
             *concurrent* or *strict* neither a ``bool`` nor ``None``
         :raises ValueError: if *name* is not a valid event name
         """
-        self._check_open(f"emit {name!r}")
-        validate_name(name)
-        if metadata is not None:
-            check_metadata(metadata)
-        check_bool(concurrent, "concurrent", optional=True)
-        check_bool(strict, "strict", optional=True)
+        self._check_emit(name, metadata, concurrent, strict)
         return self._run_sync(
             "emit_sync",
             name,
@@ -118,11 +111,7 @@ class SyncCalls(Collecting, BackgroundWork):
             by the end of its ``async with`` block (see :meth:`emit_sync`)
         :raises TypeError, ValueError: as :meth:`collect`
         """
-        self._check_open(f"emit {name!r}")
-        validate_name(name)
-        if metadata is not None:
-            check_metadata(metadata)
-        check_bool(concurrent, "concurrent", optional=True)
+        self._check_emit(name, metadata, concurrent, None)
         return self._run_sync(
             "collect_sync", name, partial(self.collect, name, data, metadata, concurrent=concurrent)
         )
