@@ -11,7 +11,8 @@ submodules are private. The package is built in floors, each importing only thos
 - ``backends``: where a channel's messages travel (memory, Redis); they see a channel and
   its subscribers only through the ports in ``backends._base``. Beside ``_emitter``: neither
   imports the other.
-- ``_channel``: ``Channel``, ``Subscriber`` and ``Publisher``, on top of a backend.
+- ``_channel``: ``Channel`` (over a core that routes and delivers: the side its backend
+  calls), ``Subscriber`` and ``Publisher``, on top of a backend.
 - ``_cli``: the ``mtbus`` command, and ``testing``: the public testing kit (recordings,
   ``mute``, a throwaway ``redis-server``, an opt-in pytest plugin); both on top of everything.
 

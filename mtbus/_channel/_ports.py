@@ -2,8 +2,8 @@
 
 A backend knows a channel only as a :class:`~mtbus.backends.ChannelPort` and a subscriber
 only as a :class:`~mtbus.backends.SubscriberPort`; these are the channel package's
-implementations. Besides the channel's inlined delivery, this module is the only code
-outside ``_subscriber.py`` that reads or changes a subscriber's private state.
+implementations. Besides the channel's inlined delivery (``_delivery.py``), this module is
+the only code outside ``_subscriber.py`` that reads or changes a subscriber's private state.
 """
 
 from __future__ import annotations
