@@ -113,6 +113,39 @@ async def test_entries_too_large_for_a_reply_are_skipped_unread(
     assert sum("more than max_message_bytes" in reason for reason in reasons) == 10
 
 
+@pytest.mark.parametrize("reads", ["new", "pending"])
+async def test_a_group_member_skips_and_acknowledges_entries_too_large_for_a_reply(
+    redis_url: str, channel_name: str, raw: redis.Redis, reads: str
+) -> None:
+    """As above, for a consumer group member: its reads put the entries in its pending list
+    before their reply is refused, so it reads them again, fewer at a time, and reports and
+    acknowledges the ones too large on their own: nothing stays pending, nothing is silent.
+    ``pending``: the entries were already given to this consumer (an earlier run)."""
+    reported: list[ChannelError] = []
+    backend = RedisBackend(redis_url, max_message_bytes=LIMIT, on_error=reported.append)
+    key = backend.key(channel_name)
+    raw.xadd(key, good(0))
+    for _ in range(2):
+        raw.xadd(key, {"c": "json", "d": b"1" * (20 << 20)})
+    raw.xadd(key, good(1))
+    for _ in range(10):
+        raw.xadd(key, {"c": "json", "d": b"2" * (3 << 20)})
+    raw.xadd(key, good(2))
+    raw.xgroup_create(key, "workers", id="0")
+    if reads == "pending":  # an earlier run of this consumer read them all and died
+        raw.xreadgroup("workers", "worker-1", {key: ">"}, count=100)
+        assert raw.xpending(key, "workers")["pending"] == 15
+    async with Channel[Any](channel_name, backend=backend) as channel:
+        member = await channel.subscribe(group="workers", consumer="worker-1")
+        assert await receive_until(member, 2) == [0, 1, 2]
+        await member.acknowledge()
+    assert raw.xpending(key, "workers")["pending"] == 0
+    assert channel.statistics().undecodable == 12
+    reasons = [error.reason for error in reported if isinstance(error, MessageDecodeError)]
+    assert sum("skipped unread" in reason for reason in reasons) == 2
+    assert sum("more than max_message_bytes" in reason for reason in reasons) == 10
+
+
 READER = textwrap.dedent(
     """
     import re, sys

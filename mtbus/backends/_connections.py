@@ -363,6 +363,11 @@ class RedisClient:
         self._connection: RedisConnection | None = None
         self._lock = anyio.Lock()
 
+    @property
+    def reply_limit(self) -> int:
+        """The most bytes a reply may have: a larger one raises :exc:`ReplyTooLarge`."""
+        return self._limit
+
     async def connection(self) -> RedisConnection:
         """The open connection, opening a new one if there is none or it failed."""
         connection = self._connection

@@ -38,6 +38,7 @@ from ._resp import RedisAddress, ReplyError, ReplyTooLarge, pack, require_hiredi
 from ._streams import (
     BATCH,
     BLOCK_MS,
+    MEASURE_NEXT,
     START,
     STREAM_FACTS,
     TOPICS_REMEMBERED,
@@ -712,7 +713,7 @@ class RedisLink:
         Redis measures it (a read-only script), so its bytes never travel.
         """
         commands = self._connected("read")
-        reply = await commands.execute("EVAL", _MEASURE_NEXT, 1, self._key, f"({cursor.id}")
+        reply = await commands.execute("EVAL", MEASURE_NEXT, 1, self._key, f"({cursor.id}")
         limit = self._backend._reply_limit
         if reply is None or reply[1] <= limit:  # gone meanwhile, or not what was too large
             return
@@ -820,16 +821,6 @@ _OLDER: Final = (
 _OLDER_THAN_WRITTEN: Final = (
     "messages this process stored are gone: the server restarted from an older snapshot"
 )
-
-#: Measures the entry after ``ARGV[1]`` in stream ``KEYS[1]`` without sending it: its ID
-#: and its size in bytes, or nil if there is none.
-_MEASURE_NEXT: Final = """
-local entry = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', 1)[1]
-if not entry then return false end
-local size = 0
-for _, value in ipairs(entry[2]) do size = size + #value end
-return {entry[1], size}
-"""
 
 
 def _examine(

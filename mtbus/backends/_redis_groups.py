@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._core._exceptions import ChannelGapError, MessageDecodeError
-from ._resp import ReplyError
+from ._resp import ReplyError, ReplyTooLarge
 from ._streams import (
     BATCH,
     BLOCK_MS,
     ID_PART_MAX,
+    MEASURE_NEXT,
     START,
     STREAM_FACTS,
     Entry,
@@ -112,6 +113,7 @@ class GroupMember:
         self._wake: anyio.Event | None = None  # what the acknowledger waits on
         self._progress: anyio.Event | None = None  # what acknowledge() waits on
         self._claim_from = START  # where the next XAUTOCLAIM scan starts
+        self._most = BATCH  # entries per read: fewer after a reply too large to take
 
     async def serve(self, start: str, *, task_status: TaskStatus[None]) -> None:
         """Join the group (creating it at *start* if it is new), then read and acknowledge.
@@ -222,6 +224,11 @@ class GroupMember:
         First this member's own pending entries (left by an earlier run under the same
         consumer name, or read before a reconnection), then new ones, and every
         ``claim_idle`` the entries other members left unacknowledged that long.
+
+        A reply too large to take (see ``ReplyTooLarge``) leaves the entries it carried
+        pending for this member: it reads its pending entries again, fewer at a time,
+        down to one; an entry too large on its own is reported and acknowledged unread
+        (:meth:`_skip_too_large`), as the channel's reader skips one.
         """
         subscriber = self._subscriber
         retry = Retry(f"group {self._group!r} reader of channel {self._port.name!r}")
@@ -231,7 +238,7 @@ class GroupMember:
         newest: str | None = None  # the group's last entry, when a read found nothing new
         try:
             while await subscriber.wait_for_room():
-                count = min(subscriber.room, BATCH)
+                count = min(subscriber.room, self._most)
                 try:
                     if pending_after is not None:
                         await self._create_group(start)  # gone, maybe, if a read failed
@@ -246,11 +253,19 @@ class GroupMember:
                         continue
                     else:
                         entries, newest = await self._read_new(count)
+                except ReplyTooLarge:
+                    if count == 1 and pending_after is not None:
+                        pending_after = await self._skip_too_large(pending_after)
+                    else:
+                        self._most = max(1, count // 8)
+                        pending_after, newest = START, None
+                    continue
                 except retry.errors as error:
                     await retry.wait(error)
                     pending_after, newest = START, None
                     continue
                 retry.reset()
+                self._most = min(BATCH, self._most * 2)
                 await self._give(entries)
         finally:
             self._wake_acknowledger()  # so that it sees the subscriber closed
@@ -272,6 +287,28 @@ class GroupMember:
     async def _read_pending(self, after: str, count: int) -> list[Entry]:
         """This member's own pending entries after *after* (without fields if gone since)."""
         return entries_of(await self._client.execute(*self._read_command(count, after)))
+
+    async def _skip_too_large(self, after: str) -> str:
+        """Report and acknowledge this member's next pending entry after *after*, too large
+        for a reply: Redis measures it (a read-only script), so its bytes never travel.
+
+        :return: where to read this member's pending entries on from
+        """
+        key, group = self._key, self._group
+        pending = await self._client.execute(
+            "XPENDING", key, group, f"({after}", "+", 1, self._consumer
+        )
+        if not pending:
+            return after  # acknowledged or claimed meanwhile: nothing to skip
+        entry_id: str = pending[0][0].decode()
+        measured = await self._client.execute("EVAL", MEASURE_NEXT, 1, key, entry_id)
+        if measured is None or measured[0].decode() != entry_id:
+            return after  # trimmed meanwhile: read as gone, it is small now
+        limit = self._client.reply_limit
+        reason = f"{measured[1]} bytes, more than a reply may have ({limit}): skipped unread"
+        self._report(self._port, MessageDecodeError(self._port.name, entry_id, reason))
+        self._acknowledge_later(entry_id)
+        return entry_id
 
     async def _read_new(self, count: int) -> tuple[list[Entry], str | None]:
         """Entries no member of the group has read yet, reporting those trimmed unread.

@@ -33,6 +33,17 @@ ID_PART_MAX: Final = 2**64 - 1  # the largest milliseconds or sequence of an ent
 Entry = tuple[bytes, "list[bytes] | None"]
 
 
+#: Measures the first entry from ``ARGV[1]`` on (an ID, or ``(ID`` for the one after it) in
+#: stream ``KEYS[1]`` without sending it: its ID and its size in bytes, or nil if there is
+#: none. What a reader skips when an entry is too large for a reply.
+MEASURE_NEXT: Final = """
+local entry = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', 1)[1]
+if not entry then return false end
+local size = 0
+for _, value in ipairs(entry[2]) do size = size + #value end
+return {entry[1], size}
+"""
+
 #: What ``XINFO STREAM`` says about stream ``KEYS[1]``, its first and last entries by ID
 #: alone (their contents may be too large to send), or nil if there is no such stream (any
 #: other error, a key of another type say, is Redis's error reply).
