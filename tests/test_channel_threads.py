@@ -69,7 +69,7 @@ async def test_unsubscribe_from_another_thread_is_refused_while_a_receiver_waits
             error = await in_a_thread(subscriber.unsubscribe)
             assert isinstance(error, RuntimeError)
             assert re.search(
-                r"^cannot unsubscribe from another thread than that of the event loop where a "
+                r"^cannot unsubscribe from another thread than the event loop's, where a "
                 r"task waits on <Subscriber of .*: use "
                 r"anyio\.from_thread\.run_sync\(subscriber\.unsubscribe\)$",
                 str(error),
@@ -127,8 +127,8 @@ async def test_publishing_from_another_event_loop_is_refused_while_a_receiver_wa
             error = await in_a_thread(publish_from_another_loop)
             assert isinstance(error, RuntimeError)
             assert re.search(
-                r"^cannot publish to <Channel 'events' .*> from another thread than that of the "
-                r"event loop where a task waits on <Subscriber of 'events' .*: use "
+                r"^cannot publish to <Channel 'events' .*> from another thread than the event "
+                r"loop's, where a task waits on <Subscriber of 'events' .*: use "
                 r"channel\.publish_sync\(data\) inside 'async with channel:', "
                 r"or anyio\.from_thread\.run\(channel\.publish, data\)$",
                 str(error),

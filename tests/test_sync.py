@@ -397,9 +397,9 @@ async def test_emit_soon_from_another_thread_names_emit_sync() -> None:
         with pytest.raises(RuntimeError) as caught:
             await in_a_thread(lambda: emitter.emit_soon("x"))
     assert str(caught.value) == (
-        "emit_soon() called from another thread than the event loop's: call it there, with "
-        "anyio.from_thread.run_sync from a worker thread, or emitter.emit_sync(...) to emit "
-        "from any thread and wait for the handlers"
+        "cannot call emit_soon() from another thread than the event loop's: use "
+        "emitter.emit_sync(...) to emit and wait for the handlers, or "
+        "anyio.from_thread.run_sync(emitter.emit_soon, ...)"
     )
     with pytest.raises(RuntimeError, match=r"use it inside 'async with emitter:'$"):
         emitter.emit_nowait("x")  # in the event loop: no hint about sync code

@@ -13,6 +13,7 @@ from anyio.lowlevel import checkpoint
 
 from .._core._exceptions import ChannelClosedError
 from .._core._pacing import CHECKPOINT_INTERVAL
+from .._core._threads import wrong_thread
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -388,10 +389,7 @@ class Subscriber(Generic[T_co]):
 
     def _foreign(self, doing: str, remedy: str) -> RuntimeError:
         """The error of a call from another thread than that of the tasks waiting on it."""
-        return RuntimeError(
-            f"cannot {doing} from another thread than that of the event loop where a task "
-            f"waits on {self!r}: use {remedy}"
-        )
+        return wrong_thread(doing, remedy, where=f"a task waits on {self!r}")
 
     def _wake_receivers(self) -> None:
         """Wake the tasks waiting for a message.

@@ -21,6 +21,23 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+def wrong_thread(
+    doing: str, remedy: str, *, where: str = "", kind: type[RuntimeError] = RuntimeError
+) -> RuntimeError:
+    """The error of a call that would wake a task of an event loop from another thread.
+
+    Every such refusal reads the same: ``cannot <doing> from another thread than the event
+    loop's[, where <where>]: use <remedy>``.
+
+    :param doing: what was refused, as ``"publish to <Channel 'orders'>"``
+    :param remedy: what to call instead
+    :param where: what in that event loop it would reach, if that helps
+    :param kind: the class of the error
+    """
+    reached = f", where {where}" if where else ""
+    return kind(f"cannot {doing} from another thread than the event loop's{reached}: use {remedy}")
+
+
 def check_may_block(method: str, instead: str, loop_thread: int | None) -> None:
     """Refuse a call that blocks until an event loop ran it, in a thread running a loop.
 

@@ -18,7 +18,7 @@ from .._core._checks import (
 )
 from .._core._event import Event, EventPriority
 from .._core._exceptions import EventHandlerError
-from .._core._threads import event_loop_in_this_thread
+from .._core._threads import event_loop_in_this_thread, wrong_thread
 from .._core._topics import validate_name
 from ._dispatch import EmitterCore
 from ._listener import Listener
@@ -56,17 +56,16 @@ class BackgroundWork(EmitterCore):
         if self._background is not None:
             self._background.cancel_all()
 
-    def _check_background_thread(self, call: str, *, also: str = "") -> None:
+    def _check_background_thread(self, call: str, *, instead: str = "") -> None:
         """Refuse *call* from another thread than the event loop's, if it would wake a task.
 
-        :param also: another way to name in the error, after anyio's
+        :param instead: another call to name in the error, before anyio's way in
         """
         background = self._background
         if background is not None and threading.get_ident() != background.thread:
-            raise RuntimeError(
-                f"{call} called from another thread than the event loop's: "
-                f"call it there, with anyio.from_thread.run_sync from a worker thread{also}"
-            )
+            anyio_way = f"anyio.from_thread.run_sync(emitter.{call.removesuffix('()')}, ...)"
+            remedy = f"{instead}, or {anyio_way}" if instead else anyio_way
+            raise wrong_thread(f"call {call}", remedy)
 
     def emit_after(
         self,
@@ -217,8 +216,8 @@ class BackgroundWork(EmitterCore):
                 f"{method}() needs a running emitter: use it inside 'async with emitter:'"
                 f"{hint if sync and not event_loop_in_this_thread() else ''}"
             )
-        hint = ", or emitter.emit_sync(...) to emit from any thread and wait for the handlers"
-        self._check_background_thread(f"{method}()", also=hint if sync else "")
+        instead = "emitter.emit_sync(...) to emit and wait for the handlers"
+        self._check_background_thread(f"{method}()", instead=instead if sync else "")
         return self._background
 
 

@@ -30,6 +30,7 @@ from .._core._checks import (
     check_seconds,
 )
 from .._core._event import Event, EventPriority
+from .._core._threads import wrong_thread
 from .._core._topics import TopicMatcher, validate_pattern
 from ._batching import Batching
 from ._composition import Composition
@@ -439,10 +440,11 @@ class EventEmitter(Composition, Batching, SyncCalls):
             if outcome:
                 return
             if threading.get_ident() != waiting_thread:
-                raise WrongThreadError(
-                    f"cannot end a wait_for({name!r}) from another thread: emit from the "
-                    f"event loop's thread, with emitter.emit_sync(...) inside 'async with "
-                    f"emitter:' or anyio.from_thread.run(emitter.emit, ...) from a worker thread"
+                raise wrong_thread(
+                    f"end a wait_for({name!r})",
+                    "emitter.emit_sync(...) inside 'async with emitter:', or "
+                    "anyio.from_thread.run(emitter.emit, ...) from a worker thread",
+                    kind=WrongThreadError,
                 )
             try:
                 if check is not None:

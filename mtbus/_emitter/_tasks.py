@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
+from .._core._threads import wrong_thread
 from ._scopes import leave_scopes
 
 if TYPE_CHECKING:
@@ -50,9 +51,8 @@ class EmitHandle:
             ``anyio.from_thread.run_sync(handle.cancel)`` there)
         """
         if threading.get_ident() != self._thread:
-            raise RuntimeError(
-                "EmitHandle.cancel() called from another thread than the event loop's: "
-                "use anyio.from_thread.run_sync(handle.cancel)"
+            raise wrong_thread(
+                "call EmitHandle.cancel()", "anyio.from_thread.run_sync(handle.cancel)"
             )
         self._scope.cancel()
 
