@@ -337,3 +337,33 @@ def test_event_names_refuses_a_bad_pattern_by_name() -> None:
         emitter.event_names("a..b")
     with pytest.raises(TypeError, match="event name or pattern must be a str, not int: 3"):
         emitter.event_names(3)  # type: ignore[arg-type]
+
+
+async def test_what_a_plain_handler_returns_is_awaited_exactly_when_it_is_awaitable() -> None:
+    """emit remembers the types of values that are never awaitable; values of other types
+    are still awaited, whatever a handler returned before."""
+    emitter = EventEmitter()
+    awaited: list[str] = []
+
+    class Ticket:
+        def __await__(self) -> Iterator[None]:
+            awaited.append("ticket")
+            yield from anyio.lowlevel.checkpoint().__await__()
+
+    async def coroutine() -> str:
+        awaited.append("coroutine")
+        return "done"
+
+    returns: list[Any] = [1, Ticket(), "text", coroutine(), 2, Ticket(), iter([1]), [1]]
+
+    def handler(event: Event[Any]) -> Any:
+        return returns[event.data]
+
+    emitter.on("x", handler)
+    for index in range(len(returns)):
+        await emitter.emit("x", index)
+    assert awaited == ["ticket", "coroutine", "ticket"]
+    # And through the guarded path.
+    emitter.on("y", handler, condition=lambda event: True)
+    await emitter.emit("y", 5)
+    assert awaited == ["ticket", "coroutine", "ticket", "ticket"]
