@@ -9,6 +9,10 @@ deletion, a restart from an older snapshot) is reported as a gap, never silent. 
 with ``since=`` catch up from the stream before they join the pump; consumer-group members
 each have a reader of their own (``XREADGROUP``), acknowledge what their subscriber has
 processed, and claim what a dead member left pending (``XAUTOCLAIM``).
+
+This module holds the backend: its options, how a message becomes a stream entry and back,
+and how failures are told. Each channel's link (``_redis_link``) publishes and runs the
+channel's lifecycle over the pump (``_redis_pump``); consumer groups are in ``_redis_groups``.
 """
 
 from __future__ import annotations
@@ -17,58 +21,30 @@ import logging
 import socket
 import ssl
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
 from .._core._checks import check_count, check_metadata, check_seconds
-from .._core._exceptions import (
-    ChannelClosedError,
-    ChannelError,
-    ChannelFullError,
-    ChannelGapError,
-    MessageDecodeError,
-)
+from .._core._exceptions import ChannelError, MessageDecodeError
 from .._core._message import NO_METADATA, Message, new_message
 from .._core._topics import validate_name
 from ._codecs import Codec, JsonCodec, safe_codecs
 from ._connections import RedisClient
-from ._redis_groups import GroupMember, default_consumer
-from ._resp import RedisAddress, ReplyError, ReplyTooLarge, pack, require_hiredis
-from ._streams import (
-    BATCH,
-    BLOCK_MS,
-    MEASURE_NEXT,
-    START,
-    STREAM_FACTS,
-    TOPICS_REMEMBERED,
-    Cursor,
-    Entry,
-    Retry,
-    check_since,
-    deleted_beyond,
-    entries_of,
-    id_of,
-    named,
-    sort_key,
-    topic_filter,
-)
+from ._redis_link import RedisLink
+from ._resp import RedisAddress, ReplyError, pack, require_hiredis
+from ._streams import TOPICS_REMEMBERED, added_id
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Mapping, Sequence
+    from collections.abc import Callable, Mapping
 
-    from anyio.abc import TaskGroup, TaskStatus
-
-    from ._base import ChannelPort, Link, Record, SubscriberPort
+    from ._base import ChannelPort, Link
 
 _logger = logging.getLogger("mtbus")
 
 STREAM_LENGTH_MAX: Final = 2**63 - 1  # the largest MAXLEN Redis takes
 MESSAGE_BYTES_MAX: Final = 512 << 20  # the largest string Redis takes (proto-max-bulk-len)
 REPLY_LIMIT_LEAST: Final = 16 << 20  # the least bytes a reply may have
-#: How many delivery outcomes the pump keeps for publishers that have not heard back
-#: from ``XADD`` yet (their entry was delivered before its reply reached them).
-OUTCOMES_KEPT: Final = 4 * BATCH
 
 
 class RedisBackend:
@@ -176,7 +152,18 @@ class RedisBackend:
 
     def connect(self, channel: ChannelPort) -> Link:
         """Attach a channel; nothing touches the network before ``async with channel:``."""
-        return RedisLink(self, channel)
+        return RedisLink(
+            channel,
+            key=self.key(channel.name),
+            new_client=self._client,
+            connect_timeout=self._connect_timeout,
+            url=self.url,
+            reason=self._reason,
+            append=self._append,
+            decode=self._decode,
+            report=self._report,
+            claim_idle=self._claim_idle,
+        )
 
     async def append(
         self,
@@ -209,7 +196,7 @@ class RedisBackend:
                     f"cannot publish to channel {name!r} at {self.url}: "
                     f"{self._reason(error, self.key(name))}"
                 ) from error
-            return _entry_id(name, reply)
+            return added_id(name, reply)
         finally:
             with anyio.CancelScope(shield=True):
                 await client.aclose()
@@ -330,551 +317,6 @@ class RedisBackend:
                 _logger.exception("on_error hook of %r failed", self)
 
 
-#: What the pump tells a local publisher: how many local subscribers got its message, or the
-#: ChannelFullError that memory's publish would have raised (an "error" subscriber was full).
-Outcome: TypeAlias = "int | ChannelFullError"
-
-
-class _Waiter:
-    """A publisher waiting for the pump to deliver its own message locally."""
-
-    __slots__ = ("done", "entry_id", "outcome")
-
-    def __init__(self, entry_id: str) -> None:
-        self.entry_id = entry_id
-        self.done = anyio.Event()
-        self.outcome: Outcome = 0
-
-
-class RedisLink:
-    """One channel's stream: its publisher side, its pump, and its subscribers' readers."""
-
-    def __init__(self, backend: RedisBackend, port: ChannelPort) -> None:
-        self._backend = backend
-        self._port = port
-        self._key = backend.key(port.name)
-        self._commands: RedisClient | None = None  # publishing, checks and catch-ups
-        self._tasks: TaskGroup | None = None
-        # The pump's place in the stream: the last entry whose local delivery has started.
-        self._cursor = Cursor(START, None, BATCH)
-        self._delivered = START  # the last entry whose local delivery has finished
-        # The sort key of the newest entry this process's publishers heard back about, and
-        # of the entry the pump started after (catch-ups report what lies before it).
-        self._written = self._started = sort_key(START)
-        self._members: set[GroupMember] = set()  # consumer-group readers running now
-        # Publishers that sent XADD and have not heard back, those waiting for the pump to
-        # deliver their entry, and what the pump delivered before its publisher heard back.
-        self._publishing = 0
-        self._waiters: dict[str, _Waiter] = {}
-        self._outcomes: dict[str, Outcome] = {}
-        # Subscribers that join the pump once it has passed the newest entry this process
-        # wrote before they subscribed (so they do not receive what was published before).
-        self._joining: list[tuple[tuple[int, int], SubscriberPort]] = []
-
-    # -- lifecycle -----------------------------------------------------------------------
-
-    async def run(self, *, task_status: TaskStatus[None]) -> None:
-        """Connect, find the stream's end, and pump until the channel closes."""
-        commands, reader = self._backend._client(), self._backend._client()
-        try:
-            try:
-                with anyio.fail_after(self._backend._connect_timeout):
-                    stream = await commands.execute("EVAL", STREAM_FACTS, 1, self._key)
-                    await reader.connection()
-            except (OSError, ReplyError) as error:
-                raise ChannelError(
-                    f"cannot connect channel {self._port.name!r} to Redis at "
-                    f"{self._backend.url}: {self._backend._reason(error, self._key)}"
-                ) from error
-            # The pump starts after every entry the stream has had (none if it is new).
-            if stream is None:
-                self._cursor = Cursor(START, 0, BATCH)
-            else:
-                info = named(stream)
-                last = info[b"last-generated-id"].decode()
-                self._cursor = Cursor(last, info.get(b"entries-added"), BATCH)
-            self._delivered = self._cursor.id
-            self._written = self._started = sort_key(self._delivered)
-            async with anyio.create_task_group() as tasks:
-                self._commands, self._tasks = commands, tasks
-                tasks.start_soon(self._pump, reader)
-                task_status.started()
-        finally:
-            self._commands = self._tasks = None
-            self._settle_all()
-            with anyio.CancelScope(shield=True):
-                await commands.aclose()
-                await reader.aclose()
-
-    async def aclose(self) -> None:
-        """Stop every reader of this channel; publishers waiting on delivery get 0.
-
-        Group members first send the acknowledgements of what their consumers have
-        processed (not of the messages in hand: those are delivered again).
-        """
-        with anyio.move_on_after(2):
-            for member in list(self._members):
-                await member.acknowledge_processed()
-        if self._tasks is not None:
-            self._tasks.cancel_scope.cancel()
-        self._settle_all()
-
-    def _running(self, action: str) -> TaskGroup:
-        if self._tasks is None:
-            raise ChannelError(
-                f"cannot {action} channel {self._port.name!r}: a channel over Redis must be "
-                f"opened first, with `async with channel:`"
-            )
-        return self._tasks
-
-    def _connected(self, action: str) -> RedisClient:
-        self._running(action)
-        assert self._commands is not None  # set together with the task group
-        return self._commands
-
-    # -- publishing ----------------------------------------------------------------------
-
-    def send(
-        self, topic: str | None, data: Any, metadata: Mapping[str, Any]
-    ) -> Coroutine[Any, Any, int]:
-        """Encode now (so a bad payload raises at the call), append when awaited."""
-        commands = self._connected("publish to")
-        command = self._backend._append(self._key, self._port.name, topic, data, metadata)
-        return self._publish(commands, command, topic)
-
-    async def _publish(self, commands: RedisClient, command: bytes, topic: str | None) -> int:
-        self._publishing += 1
-        try:
-            try:
-                [reply] = await commands.request(command, 1)
-            except OSError:
-                [reply] = await self._store_again(commands, command, 1)
-            outcome = self._outcome(_entry_id(self._port.name, reply), topic)
-            if isinstance(outcome, _Waiter):
-                outcome = await self._delivery(outcome)
-        finally:
-            self._done_publishing(1)
-        if isinstance(outcome, ChannelFullError):
-            raise outcome
-        return outcome
-
-    async def send_batch(
-        self, records: Sequence[Record], results: list[int | Exception], *, stop_at_error: bool
-    ) -> None:
-        """Store *records* with one pipeline; append one result per record to *results*.
-
-        A record that cannot be encoded gets its error as its result; with *stop_at_error*,
-        the records after it are not sent (and get no result).
-        """
-        try:
-            commands = self._connected("publish to")
-        except ChannelError as error:
-            results.extend([error] if stop_at_error else [error for _ in records])
-            return
-        encoded: list[bytes | Exception] = []
-        for topic, data, metadata in records:
-            try:
-                encoded.append(
-                    self._backend._append(self._key, self._port.name, topic, data, metadata)
-                )
-            except (TypeError, ValueError) as error:
-                encoded.append(error)
-                if stop_at_error:
-                    break
-        sent = [command for command in encoded if isinstance(command, bytes)]
-        self._publishing += len(sent)
-        try:
-            replies: list[Any] = []
-            if sent:
-                data = b"".join(sent)
-                try:
-                    replies = await commands.request(data, len(sent))
-                except OSError:
-                    try:
-                        replies = await self._store_again(commands, data, len(sent))
-                    except ChannelError as error:
-                        replies = [error] * len(sent)
-            stored = iter(replies)
-            for record, command in zip(records, encoded, strict=False):
-                if isinstance(command, Exception):
-                    results.append(command)
-                    continue
-                try:
-                    entry_id = _entry_id(self._port.name, next(stored))
-                except ChannelError as error:
-                    results.append(error)
-                    continue
-                outcome = self._outcome(entry_id, record[0])
-                if isinstance(outcome, _Waiter):
-                    outcome = await self._delivery(outcome)
-                results.append(outcome)
-        finally:
-            self._done_publishing(len(sent))
-
-    async def _store_again(self, commands: RedisClient, data: bytes, count: int) -> list[Any]:
-        """Send *count* packed ``XADD`` commands once more, their connection found dropped.
-
-        The connection is replaced (the server restarted, say): the server most likely
-        never saw them, and if it did, a message stored twice is better than one lost.
-        """
-        try:
-            return await commands.request(data, count)
-        except OSError as error:
-            raise ChannelError(f"cannot publish to channel {self._port.name!r}: {error}") from error
-
-    def _outcome(self, entry_id: str, topic: str | None) -> Outcome | _Waiter:
-        """What publishing *entry_id* did here: how many local subscribers queue it.
-
-        Waits for the pump (a :class:`_Waiter` to await) only when the answer depends on
-        it: a matching subscriber has a bounded queue (it may be full: then, as in memory,
-        the publisher waits, or fails under the ``error`` policy), or subscribers are joining
-        the pump. Unbounded queues take every message, so their number is the answer.
-        """
-        key = sort_key(entry_id)
-        if key > self._written:
-            self._written = key
-        if key <= sort_key(self._delivered):  # the pump was quicker
-            return self._outcomes.pop(entry_id, 0)
-        if self._tasks is None:
-            return 0
-        if not self._joining:
-            reached, bounded = self._port.audience(topic)
-            if not bounded:
-                return reached
-        waiter = self._waiters[entry_id] = _Waiter(entry_id)
-        return waiter
-
-    async def _delivery(self, waiter: _Waiter) -> Outcome:
-        """What the pump did with a publisher's entry, once it has."""
-        try:
-            await waiter.done.wait()
-        finally:
-            self._waiters.pop(waiter.entry_id, None)
-        return waiter.outcome
-
-    def _done_publishing(self, count: int) -> None:
-        self._publishing -= count
-        if not self._publishing:
-            self._outcomes.clear()
-
-    def _settle(self, entry_id: str, outcome: Outcome) -> None:
-        """Tell the publisher of *entry_id* (if it is this process) how its delivery went."""
-        waiter = self._waiters.pop(entry_id, None)
-        if waiter is not None:
-            waiter.outcome = outcome
-            waiter.done.set()
-            return
-        outcomes = self._outcomes  # its publisher may not have heard back from XADD yet
-        outcomes[entry_id] = outcome
-        if len(outcomes) > OUTCOMES_KEPT:
-            del outcomes[next(iter(outcomes))]
-
-    def _settle_passed(self) -> None:
-        """Release publishers whose entries the pump went past without delivering."""
-        delivered = sort_key(self._delivered)
-        for entry_id in [i for i in self._waiters if sort_key(i) <= delivered]:
-            self._settle(entry_id, 0)
-
-    def _settle_all(self) -> None:
-        for waiter in self._waiters.values():
-            waiter.done.set()
-        self._waiters.clear()
-
-    # -- the pump: the stream, in order, to every local subscriber --------------------------
-
-    async def _pump(self, reader: RedisClient) -> None:
-        deliver = self._port.deliver
-        decode = self._backend._decode
-        channel = self._port.name
-        cursor = self._cursor
-        retry = Retry(f"reader of channel {channel!r}")
-        reconnected = False  # then the stream may have changed in any way: examine it
-        while True:
-            try:
-                if reconnected:
-                    entries = await self._read_examined(reader, cursor)
-                else:
-                    entries = await self._read(reader, cursor, block=True)
-            except retry.errors as error:
-                await self._recover(error, retry, cursor)
-                reconnected = not isinstance(error, ReplyTooLarge)  # that one it dropped
-                continue
-            retry.reset()
-            reconnected = False
-            if not entries and self._joining:
-                self._join(None)  # nothing newer is left: what they waited for is gone
-            for raw_id, fields in entries:
-                entry_id = cursor.id = raw_id.decode()
-                message = decode(channel, entry_id, fields or [])
-                outcome: Outcome
-                if isinstance(message, MessageDecodeError):
-                    self._backend._report(self._port, message)
-                    outcome = 0
-                else:
-                    try:
-                        outcome = await deliver(
-                            message.topic, message.data, message.metadata, entry_id
-                        )
-                    except ChannelFullError as error:  # the others have it; the drop is counted
-                        outcome = error
-                    except ChannelClosedError:  # closed while this waited for room: done
-                        return
-                self._delivered = entry_id
-                if self._publishing:
-                    self._settle(entry_id, outcome)
-                if self._joining:
-                    self._join(entry_id)
-            if self._waiters:
-                self._settle_passed()
-
-    async def _recover(self, error: Exception, retry: Retry, cursor: Cursor) -> None:
-        """After a read failed: ask for fewer entries, skip one too large, or wait and retry."""
-        if isinstance(error, ReplyTooLarge):
-            if cursor.ask_for_fewer():
-                return
-            try:
-                await self._skip_too_large(cursor)
-                return
-            except retry.errors as failure:
-                error = failure
-        await retry.wait(error)
-
-    async def _read(self, client: RedisClient, cursor: Cursor, *, block: bool) -> list[Entry]:
-        """The next entries after the cursor; a gap (entries after it gone) is reported.
-
-        Redis silently resumes at the oldest entry it still has, so the same round trip
-        asks, right after the read, whether the cursor entry is still there: trimming
-        removes the oldest entries first, so if it survived, nothing after it was trimmed.
-        Only when it is gone does the reader look closer (:meth:`_read_examined`). A
-        blocking read waits up to a second for new entries.
-        """
-        key, after = self._key, cursor.id
-        waiting = ("BLOCK", BLOCK_MS) if block else ()
-        read = pack("XREAD", "COUNT", cursor.count, *waiting, "STREAMS", key, after)
-        if cursor.bulky:  # it was there a moment ago, when Redis measured it
-            [found], kept = await client.request(read, 1), True
-        else:
-            found, kept = await client.request(read + pack("XRANGE", key, after, after), 2)
-        if isinstance(found, ReplyError):
-            raise found
-        if not kept:
-            return await self._read_examined(client, cursor)
-        entries = entries_of(found)
-        cursor.advance(len(entries))
-        return entries
-
-    async def _read_examined(self, client: RedisClient, cursor: Cursor) -> list[Entry]:
-        """The next entries after the cursor, reporting what was lost, if anything.
-
-        For when the cursor entry was found gone, or the server may have restarted. The
-        stream's state and the read come from one transaction, so they agree.
-        """
-        key, after = self._key, cursor.id
-        written = self._written  # entries stored before the transaction, at the latest
-        check = ("EXISTS", key) if cursor.bulky else ("XRANGE", key, after, after)
-        *_, replies = await client.pipeline(
-            [
-                ("MULTI",),
-                ("EVAL", STREAM_FACTS, 1, key),
-                check,
-                ("XREAD", "COUNT", cursor.count, "STREAMS", key, after),
-                ("EXEC",),
-            ]
-        )
-        if isinstance(replies, ReplyError):
-            raise replies
-        stream, kept, found = replies
-        for reply in (stream, found):
-            if isinstance(reply, ReplyError):
-                raise reply
-        entries = entries_of(found)
-        resumed = id_of(entries[0]) if entries else None
-        info = None if stream is None else named(stream)
-        gap = _examine(cursor, info, bool(kept), written)
-        if gap is not None and info is not None and self._written == written:
-            # What this process wrote is gone, and said: the next check starts from here.
-            self._written = min(written, sort_key(info[b"last-generated-id"].decode()))
-        cursor.advance(len(entries))
-        if gap is not None and cursor.reported != after:
-            cursor.reported = after  # report it once, however often it is read from
-            lost, reason = gap
-            error = ChannelGapError(self._port.name, after, resumed, lost=lost, reason=reason)
-            self._backend._report(self._port, error)
-        return entries
-
-    def _report_skipped(self, cursor: Cursor, error: MessageDecodeError) -> None:
-        """Report an entry a reader skipped, unless the pump reads (and reports) it too."""
-        if cursor is self._cursor or sort_key(error.id) <= self._started:
-            self._backend._report(self._port, error)
-
-    async def _skip_too_large(self, cursor: Cursor) -> None:
-        """Pass over the entry after the cursor, too large to read: it is reported, unread.
-
-        Redis measures it (a read-only script), so its bytes never travel.
-        """
-        commands = self._connected("read")
-        reply = await commands.execute("EVAL", MEASURE_NEXT, 1, self._key, f"({cursor.id}")
-        limit = self._backend._reply_limit
-        if reply is None or reply[1] <= limit:  # gone meanwhile, or not what was too large
-            return
-        entry_id, size = reply[0].decode(), reply[1]
-        cursor.id = entry_id
-        cursor.advance(1)
-        cursor.bulky = True
-        reason = f"{size} bytes, more than a reply may have ({limit}): skipped unread"
-        self._report_skipped(cursor, MessageDecodeError(self._port.name, entry_id, reason))
-
-    def _join(self, entry_id: str | None) -> None:
-        """Admit the joining subscribers the pump has now passed (all, if *entry_id* is None)."""
-        passed = None if entry_id is None else sort_key(entry_id)
-        joining = []
-        for start, subscriber in self._joining:
-            if passed is None or start <= passed:
-                self._port.admit(subscriber)
-            else:
-                joining.append((start, subscriber))
-        self._joining = joining
-
-    # -- subscribers the backend feeds itself ----------------------------------------------
-
-    async def attach(
-        self,
-        subscriber: SubscriberPort,
-        *,
-        since: str | None,
-        group: str | None,
-        consumer: str | None,
-    ) -> bool:
-        """Plain subscribers join the pump; ``since=`` catches up first; groups read alone."""
-        if since is not None:
-            since = check_since(since)
-        tasks = self._running("subscribe to")
-        if group is not None:
-            name = consumer or default_consumer()
-            backend = self._backend
-            member = GroupMember(
-                subscriber,
-                group,
-                name,
-                port=self._port,
-                key=self._key,
-                client=backend._client(),
-                commands=self._connected("subscribe to"),
-                members=self._members,
-                claim_idle=backend._claim_idle,
-                decode=backend._decode,
-                report=backend._report,
-            )
-            await tasks.start(member.serve, "$" if since is None else since)
-            return False
-        if since is None or since == "$":
-            written = self._written
-            if written <= sort_key(self._delivered):
-                return True
-            self._joining.append((written, subscriber))
-            return False
-        subscriber.start_at(since)
-        tasks.start_soon(self._catch_up, subscriber, since)
-        return False
-
-    async def _catch_up(self, subscriber: SubscriberPort, since: str) -> None:
-        """Deliver the kept entries after *since* to *subscriber*, then hand it to the pump.
-
-        The pump delivers everything after its position, so the subscriber joins it at a
-        moment when it has had every entry up to that position (the pump may have moved on
-        while the catch-up read: then it reads again). The check and the join happen with
-        no await in between.
-        """
-        client = self._connected("subscribe to")
-        wants = topic_filter(subscriber)
-        retry = Retry(f"catch-up reader of channel {self._port.name!r}")
-        cursor = Cursor(since, None, BATCH)
-        while not subscriber.closed:
-            try:
-                entries = await self._read(client, cursor, block=False)
-            except retry.errors as error:
-                await self._recover(error, retry, cursor)
-                continue
-            retry.reset()
-            position = sort_key(self._cursor.id)
-            if entries and sort_key(id_of(entries[-1])) <= position:
-                due = entries  # all of them (the common case while catching up)
-            else:
-                due = [entry for entry in entries if sort_key(id_of(entry)) <= position]
-            if not due and position <= sort_key(cursor.id):  # nothing between it and the pump
-                self._port.admit(subscriber)
-                return
-            for raw_id, fields in due:
-                entry_id = cursor.id = raw_id.decode()
-                message = self._backend._decode(self._port.name, entry_id, fields or [])
-                if isinstance(message, MessageDecodeError):
-                    self._report_skipped(cursor, message)
-                elif wants(message.topic):
-                    await self._port.deliver_to(subscriber, message)
-
-
-_OLDER: Final = (
-    "the stream is older than what was read: the server restarted from an older snapshot, "
-    "or the stream was deleted and written again"
-)
-
-_OLDER_THAN_WRITTEN: Final = (
-    "messages this process stored are gone: the server restarted from an older snapshot"
-)
-
-
-def _examine(
-    cursor: Cursor, stream: dict[bytes, Any] | None, kept: bool, written: tuple[int, int]
-) -> tuple[int | None, str] | None:
-    """Whether entries after the cursor were lost: how many (if Redis can tell), and how.
-
-    *stream* is what ``XINFO STREAM`` says (``None``: the stream does not exist), *kept*
-    whether the cursor entry is still there, and *written* the sort key of the newest entry
-    this process stored. Moves the cursor where the stream has gone back, and sets how many
-    entries the stream had received up to it, where Redis tells (from version 7).
-    """
-    after = cursor.id
-    if kept:  # nothing after it was trimmed; only this process's own entries may be gone
-        if stream is not None and sort_key(stream[b"last-generated-id"].decode()) < written:
-            return None, _OLDER_THAN_WRITTEN
-        return None
-    if stream is None:
-        cursor.id, cursor.added = START, 0
-        return None if after == START else (None, "the stream was deleted")
-    added: int | None = stream.get(b"entries-added")
-    last = stream[b"last-generated-id"].decode()
-    if sort_key(last) < sort_key(after):
-        cursor.id, cursor.added = last, added
-        return None, _OLDER
-    if added is not None and cursor.added is not None and added < cursor.added:
-        cursor.added = None  # where it is in the stream's count is lost with the count
-        return None, _OLDER
-    if sort_key(last) < written:
-        return None, _OLDER_THAN_WRITTEN
-    first = stream[b"first-entry"]
-    if first is None or sort_key(first.decode()) > sort_key(after):  # trimmed past the cursor
-        lost = deleted_beyond(stream, cursor.added)
-        if added is not None:
-            cursor.added = added - stream[b"length"]  # up to the first entry still there
-        if lost is not None and lost < 0:  # fewer deletions than entries it has read
-            return None, "the stream was deleted and written again"
-        if lost == 0 or (lost is None and after == START):
-            return None
-        return lost, "trimmed (by a MAXLEN or XTRIM) before this process read them"
-    # Older entries are kept, but the cursor entry is gone.
-    deleted = stream.get(b"max-deleted-entry-id")
-    if deleted is None:  # Redis 6 cannot tell one from the other
-        return None, (
-            "the message read last is gone while older ones are kept: deleted (XDEL), or "
-            "the server restarted from an older snapshot"
-        )
-    if sort_key(deleted.decode()) > sort_key(after):
-        return None, "deleted (XDEL) before this process read them"
-    if sort_key(deleted.decode()) == sort_key(after):
-        return None  # only the message read last was deleted
-    return None, _OLDER
-
-
 def _fields(flat: list[bytes]) -> dict[bytes, bytes]:
     """A stream entry's fields by name; quick for the order mtbus writes them in."""
     size = len(flat)
@@ -890,16 +332,6 @@ def _fields(flat: list[bytes]) -> dict[bytes, bytes]:
             return fields
     pairs = iter(flat)
     return dict(zip(pairs, pairs, strict=False))
-
-
-def _entry_id(channel: str, reply: Any) -> str:
-    """The ID an ``XADD`` reply gives; raises a ChannelError if it is an error."""
-    if isinstance(reply, ChannelError):
-        raise reply
-    if isinstance(reply, ReplyError):
-        raise ChannelError(f"cannot publish to channel {channel!r}: Redis refused it: {reply}")
-    entry_id: str = reply.decode()
-    return entry_id
 
 
 def _refusal(codec_name: str) -> str:

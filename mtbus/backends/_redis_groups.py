@@ -36,17 +36,11 @@ from ._streams import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from anyio.abc import TaskStatus
 
-    from .._core._exceptions import ChannelError
-    from .._core._message import Message
     from ._base import ChannelPort, SubscriberPort
     from ._connections import RedisClient
-
-    #: How a reader decodes a stream entry: ``(channel, entry_id, fields)``.
-    Decode = Callable[[str, str, list[bytes]], Message[Any] | MessageDecodeError]
+    from ._streams import Decode, Report
 
 _members_named = itertools.count()  # the members given a default consumer name in this process
 
@@ -76,9 +70,9 @@ class GroupMember:
         members: set[GroupMember],
         claim_idle: float,
         decode: Decode,
-        report: Callable[[ChannelPort, ChannelError], None],
+        report: Report,
     ) -> None:
-        """Made by the channel's link (:class:`~mtbus.backends._redis.RedisLink`).
+        """Made by the channel's link (:class:`~mtbus.backends._redis_link.RedisLink`).
 
         :param port: the channel
         :param key: its stream

@@ -1,4 +1,5 @@
-"""Redis Streams plumbing shared by a channel's readers: entry IDs, replies, retries, filters."""
+"""Redis Streams plumbing shared by a channel's readers and writers: entry IDs, replies,
+retries, filters."""
 
 from __future__ import annotations
 
@@ -9,13 +10,21 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 import anyio
 
+from .._core._exceptions import ChannelError
 from .._core._topics import TopicMatcher
 from ._resp import ReplyError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._base import SubscriberPort
+    from .._core._exceptions import MessageDecodeError
+    from .._core._message import Message
+    from ._base import ChannelPort, SubscriberPort
+
+    #: How a reader decodes a stream entry: ``(channel, entry_id, fields)``.
+    Decode = Callable[[str, str, list[bytes]], Message[Any] | MessageDecodeError]
+    #: How a reader reports a gap or an undecodable entry: the backend's report.
+    Report = Callable[[ChannelPort, ChannelError], None]
 
 _logger = logging.getLogger("mtbus")
 
@@ -97,6 +106,16 @@ def id_of(entry: Entry) -> str:
 def entries_of(reply: Any) -> list[Entry]:
     """The entries of an ``XREAD``/``XREADGROUP`` reply on one stream (none on a timeout)."""
     return reply[0][1] if reply else []
+
+
+def added_id(channel: str, reply: Any) -> str:
+    """The ID an ``XADD`` reply gives; raises a ChannelError if it is an error."""
+    if isinstance(reply, ChannelError):
+        raise reply
+    if isinstance(reply, ReplyError):
+        raise ChannelError(f"cannot publish to channel {channel!r}: Redis refused it: {reply}")
+    entry_id: str = reply.decode()
+    return entry_id
 
 
 def check_since(since: str) -> str:
