@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mtbus import Event, EventEmitter, EventHandlerError, EventPriority
+from mtbus._core._pacing import CHECKPOINT_INTERVAL
 
 pytestmark = pytest.mark.anyio
 
@@ -121,9 +122,11 @@ async def test_nothing_is_traced_below_debug_and_results_are_the_same(
     assert debug_lines(caplog) == []
 
 
-async def test_tracing_is_decided_when_a_plan_is_built(
+async def test_a_level_lowered_to_debug_later_takes_effect_within_the_checkpoint_interval(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """Plans are built untraced while DEBUG is off; the emitter looks at the level again
+    at its periodic checkpoint (every CHECKPOINT_INTERVAL emits), not on every emit."""
     emitter = EventEmitter()
     emitter.on("x", lambda event: None)
     caplog.set_level(logging.INFO, logger="mtbus")
@@ -131,9 +134,13 @@ async def test_tracing_is_decided_when_a_plan_is_built(
 
     caplog.set_level(logging.DEBUG, logger="mtbus")
     await emitter.emit("x")
-    assert debug_lines(caplog) == []  # the plan was built before DEBUG
+    assert debug_lines(caplog) == []  # the cached plan is untraced
+    for _ in range(CHECKPOINT_INTERVAL):
+        await emitter.emit("x")
+    assert debug_lines(caplog)[-1].startswith("emit 'x' done in ")  # noticed by then
 
-    emitter.on("x", lambda event: None)  # a change of handlers rebuilds it
+    caplog.clear()
+    emitter.on("x", lambda event: None)  # a change of handlers rebuilds at once, traced
     await emitter.emit("x")
     assert debug_lines(caplog)[0] == "emit 'x': 2 listeners match"
 

@@ -154,6 +154,7 @@ class EmitterCore:
         self._countdown -= 1
         if not self._countdown:
             self._countdown = CHECKPOINT_INTERVAL
+            self._registry.notice_tracing()
             await _checkpoint()
         # Event(name, data, True, metadata) without the call: filling the slots of a bare
         # instance here skips type.__call__ and Event.__init__, about 100 ns per emit.
@@ -200,6 +201,7 @@ class EmitterCore:
         self._countdown -= 1
         if not self._countdown:
             self._countdown = CHECKPOINT_INTERVAL
+            self._registry.notice_tracing()
             await _checkpoint()
 
     def _dispatch_plan(

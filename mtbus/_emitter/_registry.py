@@ -180,6 +180,13 @@ class Registry:
         plan = self.plans.get(name)
         return self._build(name) if plan is None else plan
 
+    def notice_tracing(self) -> None:
+        """Drop the cached plans if the ``mtbus`` logger logs DEBUG now: they were built
+        untraced. The emitter calls this at each of its periodic checkpoints, so a level
+        lowered to DEBUG reaches every name within that many emits, at no cost per emit."""
+        if self.plans and tracing():
+            self.plans.clear()
+
     def _build(self, name: str) -> Plan:
         traced = tracing()
         cache = self._traced if traced else self.plans
