@@ -32,6 +32,7 @@ from ._streams import (
     id_of,
     named,
     sort_key,
+    too_large,
     topic_filter,
 )
 
@@ -299,8 +300,7 @@ class GroupMember:
         if measured is None or measured[0].decode() != entry_id:
             return after  # trimmed meanwhile: read as gone, it is small now
         limit = self._client.reply_limit
-        reason = f"{measured[1]} bytes, more than a reply may have ({limit}): skipped unread"
-        self._report(self._port, MessageDecodeError(self._port.name, entry_id, reason))
+        self._report(self._port, too_large(self._port.name, entry_id, measured[1], limit))
         self._acknowledge_later(entry_id)
         return entry_id
 

@@ -38,6 +38,7 @@ from ._streams import (
     id_of,
     named,
     sort_key,
+    too_large,
     topic_filter,
 )
 
@@ -258,8 +259,7 @@ class StreamPump:
         cursor.id = entry_id
         cursor.advance(1)
         cursor.bulky = True
-        reason = f"{size} bytes, more than a reply may have ({limit}): skipped unread"
-        self._report_skipped(cursor, MessageDecodeError(self._port.name, entry_id, reason))
+        self._report_skipped(cursor, too_large(self._port.name, entry_id, size, limit))
 
     def _join(self, entry_id: str | None) -> None:
         """Admit the joining subscribers the pump has now passed (all, if *entry_id* is None)."""

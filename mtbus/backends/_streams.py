@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 import anyio
 
-from .._core._exceptions import ChannelError
+from .._core._exceptions import ChannelError, MessageDecodeError
 from .._core._topics import TopicMatcher
 from ._resp import ReplyError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .._core._exceptions import MessageDecodeError
     from .._core._message import Message
     from ._base import ChannelPort, SubscriberPort
 
@@ -52,6 +51,14 @@ local size = 0
 for _, value in ipairs(entry[2]) do size = size + #value end
 return {entry[1], size}
 """
+
+
+def too_large(channel: str, entry_id: str, size: int, limit: int) -> MessageDecodeError:
+    """The report of an entry of *size* bytes that a reader skipped unread: a reply of it
+    would pass *limit* (what :data:`MEASURE_NEXT` measured instead of reading it)."""
+    reason = f"{size} bytes, more than a reply may have ({limit}): skipped unread"
+    return MessageDecodeError(channel, entry_id, reason)
+
 
 #: What ``XINFO STREAM`` says about stream ``KEYS[1]``, its first and last entries by ID
 #: alone (their contents may be too large to send), or nil if there is no such stream (any
