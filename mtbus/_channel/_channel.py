@@ -14,7 +14,6 @@ from threading import get_ident
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 import anyio
-import anyio.from_thread
 import anyio.lowlevel
 
 from .._core._checks import (
@@ -27,7 +26,7 @@ from .._core._checks import (
 )
 from .._core._exceptions import ChannelClosedError, ChannelError
 from .._core._message import NO_METADATA, freeze_metadata
-from .._core._threads import check_may_block, run_in_a_loop
+from .._core._threads import run_from_sync
 from .._core._topics import validate_name
 from ..backends import MemoryBackend
 from ..backends._resp import redact
@@ -342,19 +341,18 @@ class Channel(ChannelCore[T]):
             validate_name(topic, kind="topic")
         frozen = freeze_metadata(metadata)
         loop = self._loop
-        check_may_block(
-            "channel.publish_sync", "await channel.publish(...)", None if loop is None else loop[1]
-        )
-        if loop is None:
-            return run_in_a_loop(partial(self.publish, data, topic, frozen))
-        try:
-            return anyio.from_thread.run(
-                self._publish_in_block, (data, topic, frozen), token=loop[0]
-            )
-        except anyio.RunFinishedError as error:
-            raise ChannelClosedError(
+        in_block = None
+        if loop is not None:
+            in_block = (*loop, partial(self._publish_in_block, (data, topic, frozen)))
+        return run_from_sync(
+            "channel.publish_sync",
+            "await channel.publish(...)",
+            partial(self.publish, data, topic, frozen),
+            in_block,
+            lambda: ChannelClosedError(
                 f"cannot publish to {self!r}: the event loop of its 'async with' block has finished"
-            ) from error
+            ),
+        )
 
     async def _publish_in_block(self, message: tuple[T, str | None, Mapping[str, Any]]) -> int:
         """What ``publish_sync`` runs in the event loop: a publish in the block's task group."""

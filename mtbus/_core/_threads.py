@@ -1,8 +1,9 @@
 """Which thread a call comes from, and how a call from sync code gets into an event loop.
 
-What ``EventEmitter.emit_sync`` and ``Channel.publish_sync`` share: refusing to block a
-thread that runs an event loop, and running a coroutine function in the right loop (the
-worker thread's, or a new one) when no ``async with`` block bound the object to one.
+What ``EventEmitter.emit_sync`` and ``Channel.publish_sync`` share (:func:`run_from_sync`):
+refusing to block a thread that runs an event loop, hopping into the event loop an ``async
+with`` block bound the object to, and otherwise running the call in the right loop (the
+worker thread's, or a new one).
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.from_thread
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine
+
+    from anyio.lowlevel import EventLoopToken
 
 T = TypeVar("T")
 
@@ -36,6 +39,34 @@ def wrong_thread(
     """
     reached = f", where {where}" if where else ""
     return kind(f"cannot {doing} from another thread than the event loop's{reached}: use {remedy}")
+
+
+def run_from_sync(
+    method: str,
+    instead: str,
+    call: Callable[[], Awaitable[T]],
+    block: tuple[EventLoopToken, int, Callable[[], Coroutine[Any, Any, T]]] | None,
+    finished: Callable[[], Exception],
+) -> T:
+    """What a ``*_sync`` *method* does: run an async call from sync code, wait, return.
+
+    :param instead: what to await in an event loop's own thread (where this is refused)
+    :param call: the call, for when no block is open: it runs in this anyio worker
+        thread's event loop, or in a new asyncio loop in this thread
+    :param block: if an ``async with`` block bound the object to an event loop: that loop's
+        token and thread, and the call as that loop runs it (in the block's tasks)
+    :param finished: the error to raise if that event loop has finished
+    :raises RuntimeError: if an event loop runs in this thread
+    """
+    if block is None:
+        check_may_block(method, instead, None)
+        return run_in_a_loop(call)
+    token, thread, in_block = block
+    check_may_block(method, instead, thread)
+    try:
+        return anyio.from_thread.run(in_block, token=token)
+    except anyio.RunFinishedError as error:
+        raise finished() from error
 
 
 def check_may_block(method: str, instead: str, loop_thread: int | None) -> None:

@@ -5,11 +5,8 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
-import anyio.from_thread
-
 from .._core._exceptions import EventEmitError
-from .._core._threads import check_may_block, run_in_a_loop
+from .._core._threads import run_from_sync
 from ._background import BackgroundWork
 from ._collecting import Collecting
 from ._tasks import EmitHandle
@@ -121,22 +118,20 @@ class SyncCalls(Collecting, BackgroundWork):
         in the event loop of ``async with`` (from another thread), the one of this anyio
         worker thread, or a new one; wait for it, and return what it returns."""
         background = self._background
-        check_may_block(
+        in_block = None
+        if background is not None:
+            run = partial(self._run_in_block, background, method, name, call)
+            in_block = (background.token, background.thread, run)
+        return run_from_sync(
             f"emitter.{method}",
             f"await emitter.{method.removesuffix('_sync')}(...)",
-            None if background is None else background.thread,
-        )
-        if background is None:
-            return run_in_a_loop(call)
-        try:
-            return anyio.from_thread.run(
-                self._run_in_block, background, method, name, call, token=background.token
-            )
-        except anyio.RunFinishedError as error:
-            raise EventEmitError(
+            call,
+            in_block,
+            lambda: EventEmitError(
                 f"cannot emit {name!r}: the event loop of the emitter's 'async with' "
                 f"block has finished"
-            ) from error
+            ),
+        )
 
     async def _run_in_block(
         self, background: Background, method: str, name: str, call: Callable[[], Awaitable[T]]
