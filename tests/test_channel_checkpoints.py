@@ -9,11 +9,8 @@ import anyio
 import pytest
 
 from mtbus import Channel, Publisher
-from mtbus.backends import MemoryBackend, RedisBackend
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from mtbus import Subscriber
 
 pytestmark = pytest.mark.anyio
@@ -21,16 +18,6 @@ pytestmark = pytest.mark.anyio
 #: The documented interval (docs/channels.md).
 EVERY = 256
 BACKLOG = 10_000
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def channel(request: pytest.FixtureRequest, channel_name: str) -> AsyncIterator[Channel[int]]:
-    if request.param == "memory":
-        backend: MemoryBackend | RedisBackend = MemoryBackend()
-    else:
-        backend = RedisBackend(request.getfixturevalue("redis_url"))
-    async with Channel[int](channel_name, backend=backend) as channel:
-        yield channel
 
 
 def other_task_limit(anyio_backend: str) -> int:

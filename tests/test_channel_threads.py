@@ -11,24 +11,13 @@ import anyio
 import pytest
 
 from mtbus import Channel, ChannelClosedError
-from mtbus.backends import MemoryBackend, RedisBackend
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import Callable
 
     from mtbus import Subscriber
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def channel(request: pytest.FixtureRequest, channel_name: str) -> AsyncIterator[Channel[int]]:
-    if request.param == "memory":
-        backend: MemoryBackend | RedisBackend = MemoryBackend()
-    else:
-        backend = RedisBackend(request.getfixturevalue("redis_url"))
-    async with Channel[int](channel_name, backend=backend) as channel:
-        yield channel
 
 
 async def in_a_thread(call: Callable[[], object]) -> BaseException | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import pytest
@@ -17,23 +17,8 @@ from mtbus import (
     PublisherStatistics,
     Subscriber,
 )
-from mtbus.backends import MemoryBackend, RedisBackend
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def channel(request: pytest.FixtureRequest, channel_name: str) -> AsyncIterator[Channel[int]]:
-    """An open channel over each backend."""
-    if request.param == "memory":
-        backend: MemoryBackend | RedisBackend = MemoryBackend()
-    else:
-        backend = RedisBackend(request.getfixturevalue("redis_url"))
-    async with Channel[int](channel_name, backend=backend) as channel:
-        yield channel
 
 
 def queued(subscriber: Subscriber[Any]) -> list[tuple[str | None, Any]]:
