@@ -209,10 +209,21 @@ class EmitterCore:
     ) -> Coroutine[Any, Any, Event[Any]]:
         """Dispatch *event* along *plan*, with emit's ``concurrent`` and ``strict`` checked."""
         _check_options(concurrent, strict)
-        strict = self._strict if strict is None else strict
-        if self._concurrent if concurrent is None else concurrent:
-            return self._dispatch_levels(event, plan.levels, strict)
-        return self._dispatch(event, plan.listeners, strict)
+        concurrent = self._concurrent if concurrent is None else concurrent
+        return self._run(event, plan, concurrent, self._strict if strict is None else strict)
+
+    def _run(
+        self,
+        event: Event[Any],
+        plan: Plan,
+        concurrent: bool,
+        strict: bool,
+        record: Recorder | None = None,
+    ) -> Coroutine[Any, Any, Event[Any]]:
+        """Dispatch *event* along *plan*: its levels together, or its listeners in turn."""
+        if concurrent:
+            return self._dispatch_levels(event, plan.levels, strict, record)
+        return self._dispatch(event, plan.listeners, strict, record=record)
 
     def _admit(self, listener: Listener, event: Event[Any]) -> bool:
         """Check a guarded listener's condition, and use up a once-listener that passes."""
@@ -362,7 +373,8 @@ class EmitterCore:
         concurrent: bool | None,
         strict: bool | None,
     ) -> Coroutine[Any, Any, Event[Any]]:
-        """Emit while closed (raise) or while a batch or suppression may hold events back."""
+        """Emit while closed (raise), while a batch or suppression may hold events back, or
+        along a traced plan: through :meth:`_deliver`."""
         meta = self._check_emit(name, metadata, concurrent, strict)
         return self._deliver(Event(name, data, True, meta), concurrent, strict, valid=True)
 
@@ -408,9 +420,7 @@ class EmitterCore:
         concurrent = self._concurrent if concurrent is None else concurrent
         if plan.traced:
             return self._trace(event, plan, concurrent, strict, record)
-        if concurrent:
-            return self._dispatch_levels(event, plan.levels, strict, record)
-        return self._dispatch(event, plan.listeners, strict, record=record)
+        return self._run(event, plan, concurrent, strict, record)
 
     async def _trace(
         self,
@@ -423,10 +433,7 @@ class EmitterCore:
         """Dispatch along a traced plan (see :mod:`._tracing`), logging as it goes."""
         trace = Trace(event, len(plan.listeners), record)
         try:
-            if concurrent:
-                await self._dispatch_levels(event, plan.levels, strict, trace)
-            else:
-                await self._dispatch(event, plan.listeners, strict, record=trace)
+            await self._run(event, plan, concurrent, strict, trace)
         except BaseException as error:
             trace.finish(error)
             raise
