@@ -87,7 +87,7 @@ class Listener:
         # What dispatch calls is built from the inside out: the handler (a generator
         # handler drained into a list), run in a worker thread, bounded by the timeout.
         # Every layer returns the handler's value, which only collected results read.
-        # internal listeners: shown as *handler*, run *callback*
+        # An internal listener is shown as *handler* and runs *callback* as it is.
         call = callback if callback is not None else _drained(handler)
         if to_thread:
             abandon = timeout is not None  # a timeout must not wait for the thread
@@ -97,10 +97,9 @@ class Listener:
                 call = _once_in_worker_thread(self, call, remover, abandon)
             else:
                 call = _in_worker_thread(call, abandon)
-        self.is_async = is_async_callable(call)
         if timeout is not None:
             call = _within(call, timeout, handler)
-            self.is_async = True
+        self.is_async = is_async_callable(call)
         self.callback = call
         #: A batched handler takes a list of events: inside a batch, the batch's matching
         #: events (called by the batch's commit); outside, a list of the one event emitted.
