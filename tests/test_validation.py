@@ -62,8 +62,8 @@ def test_registration_rejects_bad_names(name: Any, error: type[Exception], messa
         ("user.*", ValueError, "invalid event name 'user.*': wildcards '*' and '#' are only"),
         ("#", ValueError, "invalid event name '#': wildcards"),
         ("tab\tname", ValueError, "invalid event name 'tab\\tname': contains whitespace"),
-        (None, TypeError, "event name must be a str, not NoneType: None"),
-        (["a"], TypeError, "event name must be a str, not list: ['a']"),
+        (None, TypeError, "must be a str or an instance of an event class, not NoneType: None"),
+        (["a"], TypeError, "must be a str or an instance of an event class, not list: ['a']"),
     ],
 )
 async def test_emit_rejects_bad_names_before_running_anything(

@@ -46,10 +46,13 @@ class Event(Generic[T]):
     :ivar timestamp: creation time, in seconds since the epoch (:func:`time.time`)
     """
 
-    # Slots written out rather than generated (``slots=True``), to add one that is not a
-    # field: ``_failures`` is set only when a handler fails, so an emit that fails nothing
-    # never touches it, and ``dataclasses.fields()``, ``asdict()`` and ``==`` ignore it.
-    __slots__ = ("_failures", "data", "metadata", "name", "propagate", "timestamp")
+    # Slots written out rather than generated (``slots=True``), to add two that are not
+    # fields, so ``dataclasses.fields()``, ``asdict()`` and ``==`` ignore them:
+    # ``_failures`` is set only when a handler fails, so an emit that fails nothing never
+    # touches it; ``_type`` is the event class of a typed emit (``emit(OrderPlaced(...))``),
+    # whose handlers on that class and its bases run for the event wherever it goes next
+    # (derived emitters, batches), and ``None`` for an event emitted by name.
+    __slots__ = ("_failures", "_type", "data", "metadata", "name", "propagate", "timestamp")
 
     name: str
     data: T
@@ -73,6 +76,7 @@ class Event(Generic[T]):
         self.propagate = propagate
         self.metadata = {} if metadata is None else metadata
         self.timestamp = _now() if timestamp is None else timestamp
+        self._type: type[Any] | None = None
 
     @property
     def failures(self) -> tuple[HandlerResult, ...]:

@@ -190,17 +190,13 @@ class BackgroundWork(EmitterCore):
         :raises ValueError: if *name* is not a valid event name
         """
         background = self._running_background("emit_soon")
-        validate_name(name)
-        if metadata is not None:
-            check_metadata(metadata)
-        check_bool(strict, "strict", optional=True)
-        event = Event(name, data, True, None if metadata is None else dict(metadata))
+        event = self._check_emit(name, data, metadata, None, strict)
 
         async def emit_now(handle: EmitHandle) -> None:
             await self._deliver(event, None, strict, valid=True)
             handle.emitted += 1
 
-        return background.start(EmitHandle(name), emit_now, waits=False)
+        return background.start(EmitHandle(event.name), emit_now, waits=False)
 
     #: The name of the mtaio reference and of the design document: emits *soon* (it never
     #: waits, so ``_nowait``'s other meaning, raising ``WouldBlock``, never arises).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._core._event import Event, HandlerResult, HandlerResults
+from .._core._event import HandlerResult, HandlerResults
 from ._dispatch import EmitterCore
 
 if TYPE_CHECKING:
@@ -49,14 +49,13 @@ class Collecting(EmitterCore):
         :raises ValueError: if *name* is not a valid event name
         :raises ~mtbus.EventEmitError: if the emitter is closed
         """
-        meta = self._check_emit(name, metadata, concurrent, None)
+        event = self._check_emit(name, data, metadata, concurrent, None)
         results: list[HandlerResult] = []
 
         def record(listener: Listener, value: Any, error: Exception | None, _: float) -> None:
             if listener.collected:
                 results.append(HandlerResult(listener.handler, value, error))
 
-        event: Event[Any] = Event(name, data, True, meta)
         await self._pace()
         await self._deliver(event, concurrent, False, valid=True, record=record)
         return HandlerResults(event, results)

@@ -383,7 +383,9 @@ def _path(start: EmitterCore, goal: EmitterCore) -> list[EmitterCore] | None:
 
 
 def _copy(event: Event[Any]) -> Event[Any]:
-    return Event(event.name, event.data, True, dict(event.metadata), event.timestamp)
+    copy = Event(event.name, event.data, True, dict(event.metadata), event.timestamp)
+    copy._type = event._type  # a typed event stays typed
+    return copy
 
 
 def _label(emitter: EmitterCore) -> str:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from inspect import isawaitable
 from types import GeneratorType, MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
 from anyio.lowlevel import checkpoint
@@ -34,6 +34,7 @@ from .._core._event import Event, HandlerResult
 from .._core._exceptions import DownstreamErrors, EventEmitError, EventHandlerError
 from .._core._pacing import CHECKPOINT_INTERVAL
 from .._core._topics import validate_name
+from .._core._typed import event_name
 from ._listener import describe
 from ._registry import Registry
 from ._scopes import hold
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
     from ._links import Links
     from ._listener import Listener
-    from ._registry import Plan
+    from ._registry import Plan, PlanKey
     from ._tasks import Background
     from ._tracing import Recorder
 
@@ -56,12 +57,15 @@ _clock = time.perf_counter
 _checkpoint = checkpoint
 
 
+#: The event class of a typed emit.
+E = TypeVar("E")
+
 #: ``on_error`` hooks take the event, the exception and the handler that raised it.
 ErrorHook = Callable[[Event[Any], Exception, Callable[..., Any]], Any]
 
 #: What emit reads instead of the plan cache while the emitter is closed, or a batch or
 #: suppression is open on it: every lookup misses, so emit leaves its fast path.
-_NO_PLANS: Mapping[str, Plan] = MappingProxyType({})
+_NO_PLANS: Mapping[PlanKey, Plan] = MappingProxyType({})
 
 
 class EmitterCore:
@@ -92,7 +96,7 @@ class EmitterCore:
         self._registry = Registry()
         #: The registry's plan cache, read directly by emit (the hot path); ``_NO_PLANS``
         #: while the emitter is closed or holding events back.
-        self._plans: Mapping[str, Plan] = self._registry.plans
+        self._plans: Mapping[PlanKey, Plan] = self._registry.plans
         self._on_error: tuple[ErrorHook, ...] = ()
         self._closed = False
         #: How many batches and suppressions are open on this emitter, in any task.
@@ -103,6 +107,7 @@ class EmitterCore:
         self._links: Links[EmitterCore] | None = None
         self._background: Background | None = None
 
+    @overload
     async def emit(
         self,
         name: str,
@@ -111,8 +116,35 @@ class EmitterCore:
         *,
         concurrent: bool | None = None,
         strict: bool | None = None,
+    ) -> Event[Any]: ...
+
+    @overload
+    async def emit(
+        self,
+        name: E,
+        data: None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        concurrent: bool | None = None,
+        strict: bool | None = None,
+    ) -> Event[E]: ...
+
+    async def emit(
+        self,
+        name: Any,
+        data: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        concurrent: bool | None = None,
+        strict: bool | None = None,
     ) -> Event[Any]:
         """Run every handler whose name or pattern matches *name*; return the event.
+
+        *name* is an event name, or an instance of an event class (a typed emit,
+        ``emit(OrderPlaced(...))``): the instance is then the event's data, its name the
+        class's event name (see :func:`~mtbus.event_name`), and the handlers registered on
+        the class or one of its bases run too, with those registered by a name or pattern
+        that matches.
 
         Handlers run in priority order (see :class:`~mtbus.EventPriority`), in the awaiting
         task, each awaited before the next unless concurrent dispatch is on. A handler may
@@ -125,31 +157,41 @@ class EmitterCore:
         :exc:`KeyboardInterrupt`) is not isolated: it leaves emit as itself, also from
         concurrent dispatch.
 
-        :param name: the event name (a pattern is not allowed here)
-        :param data: the payload, available to handlers as ``event.data``
+        :param name: the event name (a pattern is not allowed here), or an instance of an
+            event class
+        :param data: the payload, available to handlers as ``event.data`` (none with an
+            instance: it is the payload)
         :param metadata: copied into ``event.metadata``
         :param concurrent: override the emitter's ``concurrent`` setting for this emit
         :param strict: override the emitter's ``strict`` setting for this emit
         :return: the :class:`~mtbus.Event` the handlers saw
         :raises ~mtbus.EventHandlerError: in strict mode, after all handlers ran, if any
             handler or hook failed
-        :raises TypeError: if *name* is not a ``str``, *metadata* not a mapping, or
-            *concurrent* or *strict* neither a ``bool`` nor ``None``
-        :raises ValueError: if *name* is not a valid event name
+        :raises TypeError: if *name* is neither a ``str`` nor an instance of an event class
+            (a built-in type's, or a class itself), *data* is given with an instance,
+            *metadata* is not a mapping, or *concurrent* or *strict* neither a ``bool`` nor
+            ``None``
+        :raises ValueError: if *name* is not a valid event name, or the event class
+            declares an invalid one
         """
+        key = name
+        if type(name) is not str and not isinstance(name, str):  # a typed emit
+            if data is not None:
+                raise _data_with_instance(name, data)
+            data = name
+            key = type(name)
         try:
-            plan = self._plans[name]
+            plan = self._plans[key]
         except KeyError:
             if self._plans is _NO_PLANS:  # closed, or holding events back
                 await self._pace()
-                return await self._emit_gated(name, data, metadata, concurrent, strict)
-            plan = self._registry.plan(name)
+                return await self._emit_gated(key, data, metadata, concurrent, strict)
+            if key is not name:
+                _check_instance(data)
+            plan = self._registry.plan(key)
             if plan.traced:  # never cached: with DEBUG off, emit never gets here for it
                 await self._pace()
-                return await self._emit_gated(name, data, metadata, concurrent, strict)
-        except TypeError:  # unhashable, so certainly not a str: let validation say so
-            validate_name(name)
-            raise
+                return await self._emit_gated(key, data, metadata, concurrent, strict)
         # _pace() inlined: a call would cost more than the countdown itself.
         self._countdown -= 1
         if not self._countdown:
@@ -159,11 +201,12 @@ class EmitterCore:
         # Event(name, data, True, metadata) without the call: filling the slots of a bare
         # instance here skips type.__call__ and Event.__init__, about 100 ns per emit.
         event: Event[Any] = _new_instance(Event)
-        event.name = name
+        event.name = plan.name
         event.data = data
         event.propagate = True
         event.metadata = {} if metadata is None else dict(check_metadata(metadata))
         event.timestamp = _now()
+        event._type = plan.event_type
         if concurrent is not None or strict is not None:
             return await self._dispatch_plan(event, plan, concurrent, strict)
         if self._concurrent:
@@ -367,27 +410,46 @@ class EmitterCore:
 
     def _emit_gated(
         self,
-        name: str,
+        name: Any,
         data: Any,
         metadata: Mapping[str, Any] | None,
         concurrent: bool | None,
         strict: bool | None,
     ) -> Coroutine[Any, Any, Event[Any]]:
         """Emit while closed (raise), while a batch or suppression may hold events back, or
-        along a traced plan: through :meth:`_deliver`."""
-        meta = self._check_emit(name, metadata, concurrent, strict)
-        return self._deliver(Event(name, data, True, meta), concurrent, strict, valid=True)
+        along a traced plan: through :meth:`_deliver`. *name* is an event name, or the
+        class of *data* for a typed emit."""
+        if not isinstance(name, str):
+            name = data  # the instance: _check_emit reads the class off it
+            data = None
+        event = self._check_emit(name, data, metadata, concurrent, strict)
+        return self._deliver(event, concurrent, strict, valid=True)
 
     def _check_emit(
-        self, name: str, metadata: Mapping[str, Any] | None, concurrent: object, strict: object
-    ) -> dict[str, Any] | None:
-        """Check an emit's arguments as :meth:`emit` does, the emitter open first; return a
-        copy of *metadata* (``None`` for none)."""
+        self,
+        name: Any,
+        data: Any,
+        metadata: Mapping[str, Any] | None,
+        concurrent: object,
+        strict: object,
+    ) -> Event[Any]:
+        """Check an emit's arguments as :meth:`emit` does, the emitter open first; return
+        the event it emits (*name* is a name, or an instance of an event class)."""
+        event_type = None
+        if not isinstance(name, str):  # a typed emit: the instance is the data
+            if data is not None:
+                raise _data_with_instance(name, data)
+            _check_instance(name)
+            data = name
+            event_type = type(name)
+            name = event_name(event_type)
         self._check_open(f"emit {name!r}")
         validate_name(name)
         meta = None if metadata is None else dict(check_metadata(metadata))
         _check_options(concurrent, strict)
-        return meta
+        event: Event[Any] = Event(name, data, True, meta)
+        event._type = event_type
+        return event
 
     def _deliver(
         self,
@@ -415,7 +477,7 @@ class EmitterCore:
             validate_name(event.name)
         if self._holding and hold(self, event, concurrent, strict):
             return _held(event)
-        plan = self._registry.plan_for(event.name)
+        plan = self._registry.plan_for(event._type or event.name)
         strict = self._strict if strict is None else strict
         concurrent = self._concurrent if concurrent is None else concurrent
         if plan.traced:
@@ -551,6 +613,30 @@ def _awaitable(value: object) -> bool:
 class WrongThreadError(RuntimeError):
     """Raised by a listener that an emit made in another thread than the event loop's
     reached (``wait_for``'s): it leaves that emit rather than counting as a handler failure."""
+
+
+def _data_with_instance(instance: object, data: object) -> TypeError:
+    """What an emit of an event class's instance says when it is given data as well."""
+    return TypeError(
+        f"an emit of a {type(instance).__qualname__} instance takes no data (the instance "
+        f"is the event's data), got data={data!r:.80}"
+    )
+
+
+def _check_instance(value: object) -> None:
+    """Refuse, for a typed emit, what is no instance of an event class.
+
+    :raises TypeError: if *value* is a class (not an instance of it), or an instance of a
+        built-in type (not a ``str``: an event name must be one)
+    """
+    if isinstance(value, type):
+        name = value.__qualname__
+        raise TypeError(f"emit({name}) is given the class itself: emit an instance, {name}(...)")
+    if type(value).__module__ == "builtins":
+        raise TypeError(
+            f"event name must be a str or an instance of an event class, "
+            f"not {type(value).__name__}: {value!r:.80}"
+        )
 
 
 def _check_options(concurrent: object, strict: object) -> None:

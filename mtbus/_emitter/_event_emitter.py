@@ -16,7 +16,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar, overload
 
 import anyio
 
@@ -32,9 +32,10 @@ from .._core._checks import (
 from .._core._event import Event, EventPriority
 from .._core._threads import wrong_thread
 from .._core._topics import TopicMatcher, validate_pattern
+from .._core._typed import event_name
 from ._batching import Batching
 from ._composition import Composition
-from ._dispatch import WrongThreadError
+from ._dispatch import E, WrongThreadError
 from ._listener import Listener
 from ._sync import SyncCalls
 
@@ -45,11 +46,20 @@ if TYPE_CHECKING:
     from ._listener import Condition, Handler
 
 HandlerT = TypeVar("HandlerT", bound="Handler")
+#: What a typed handler returns (kept, so the decorated function keeps its type).
+R = TypeVar("R")
 HookKind = Literal["before_emit", "after_emit", "on_error"]
 #: ``before_emit`` and ``after_emit`` hooks take the event.
 EventHook = Callable[[Event[Any]], Any]
 
 _HOOK_KINDS: tuple[HookKind, ...] = ("before_emit", "after_emit", "on_error")
+
+
+class TypedDecorator(Protocol[E]):
+    """What ``emitter.on(EventClass)`` returns: a decorator for handlers of that class's
+    events, which type checkers hold to taking an ``Event[EventClass]``."""
+
+    def __call__(self, handler: Callable[[Event[E]], R], /) -> Callable[[Event[E]], R]: ...
 
 
 class EventEmitter(Composition, Batching, SyncCalls):
@@ -154,6 +164,30 @@ class EventEmitter(Composition, Batching, SyncCalls):
     @overload
     def on(
         self,
+        name: type[E],
+        handler: None = None,
+        *,
+        priority: int = EventPriority.NORMAL,
+        condition: Condition | None = None,
+        to_thread: bool = False,
+        timeout: float | None = None,
+    ) -> TypedDecorator[E]: ...
+
+    @overload
+    def on(
+        self,
+        name: type[E],
+        handler: Callable[[Event[E]], R],
+        *,
+        priority: int = EventPriority.NORMAL,
+        condition: Condition | None = None,
+        to_thread: bool = False,
+        timeout: float | None = None,
+    ) -> Callable[[Event[E]], R]: ...
+
+    @overload
+    def on(
+        self,
         name: str,
         handler: None = None,
         *,
@@ -179,22 +213,29 @@ class EventEmitter(Composition, Batching, SyncCalls):
 
     def on(
         self,
-        name: str,
-        handler: HandlerT | None = None,
+        name: str | type[Any],
+        handler: Any = None,
         *,
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
         timeout: float | None = None,
         batched: bool = False,
-    ) -> HandlerT | Callable[[HandlerT], HandlerT]:
+    ) -> Any:
         """Register a handler for an event name or pattern; usable as a decorator.
 
         ``@emitter.on("order.placed")`` decorates; ``emitter.on("order.placed", fn)`` registers
         directly. Either way the function is returned unchanged. Registering the same function
         twice makes it run twice.
 
-        :param name: an event name, or a pattern with ``*`` (one segment) / ``#`` (any number)
+        Given an event class (``@emitter.on(OrderPlaced)``), the handler runs for each
+        instance of the class, or of a subclass, emitted (``emit(OrderPlaced(...))``), and
+        type checkers know it receives an ``Event[OrderPlaced]``. It is registered under
+        the class's event name (:func:`~mtbus.event_name`), which :meth:`listeners` and
+        :meth:`event_names` show; an emit by that name alone does not run it.
+
+        :param name: an event name, a pattern with ``*`` (one segment) / ``#`` (any number),
+            or an event class
         :param handler: the function to register, or ``None`` to get a decorator
         :param priority: an :class:`~mtbus.EventPriority` or ``int``; higher runs first
         :param condition: called with the event first; the handler is skipped when it returns
@@ -213,13 +254,40 @@ class EventEmitter(Composition, Batching, SyncCalls):
             after *name*.
         :raises TypeError: if the handler, priority, condition, timeout or a flag has the
             wrong type, the handler or condition cannot be called with one argument (the
-            event), or *timeout* is given for a plain function run inline
-        :raises ValueError: if the name or pattern is invalid, or *timeout* not > 0
+            event), *timeout* is given for a plain function run inline, *name* is a class
+            that cannot be an event class (a built-in type), or *batched* is given with a
+            class (a batch is registered by name)
+        :raises ValueError: if the name or pattern is invalid (or the class's declared
+            ``__event_name__``), or *timeout* not > 0
         :raises ~mtbus.EventEmitError: if the emitter is closed
         """
         return self._register_or_decorate(
             name, handler, priority, condition, to_thread, timeout, False, batched
         )
+
+    @overload
+    def once(
+        self,
+        name: type[E],
+        handler: None = None,
+        *,
+        priority: int = EventPriority.NORMAL,
+        condition: Condition | None = None,
+        to_thread: bool = False,
+        timeout: float | None = None,
+    ) -> TypedDecorator[E]: ...
+
+    @overload
+    def once(
+        self,
+        name: type[E],
+        handler: Callable[[Event[E]], R],
+        *,
+        priority: int = EventPriority.NORMAL,
+        condition: Condition | None = None,
+        to_thread: bool = False,
+        timeout: float | None = None,
+    ) -> Callable[[Event[E]], R]: ...
 
     @overload
     def once(
@@ -249,15 +317,15 @@ class EventEmitter(Composition, Batching, SyncCalls):
 
     def once(
         self,
-        name: str,
-        handler: HandlerT | None = None,
+        name: str | type[Any],
+        handler: Any = None,
         *,
         priority: int = EventPriority.NORMAL,
         condition: Condition | None = None,
         to_thread: bool = False,
         timeout: float | None = None,
         batched: bool = False,
-    ) -> HandlerT | Callable[[HandlerT], HandlerT]:
+    ) -> Any:
         """Like :meth:`on`, but the handler runs at most once, then is removed.
 
         It is removed as it starts running, so an emit from inside it, or a concurrent emit,
@@ -272,7 +340,7 @@ class EventEmitter(Composition, Batching, SyncCalls):
 
     def add_listener(
         self,
-        name: str,
+        name: str | type[Any],
         handler: HandlerT,
         *,
         priority: int = EventPriority.NORMAL,
@@ -286,19 +354,21 @@ class EventEmitter(Composition, Batching, SyncCalls):
         self._add(name, handler, priority, condition, to_thread, timeout, once, batched)
         return handler
 
-    def remove_listener(self, name: str, handler: Callable[..., Any]) -> bool:
-        """Remove the most recent registration of *handler* for exactly *name*.
+    def remove_listener(self, name: str | type[Any], handler: Callable[..., Any]) -> bool:
+        """Remove the most recent registration of *handler* for exactly *name* (a name,
+        pattern or event class).
 
         Works with the function as it was registered, also for :meth:`once` and
         ``to_thread`` handlers. Takes effect from the next emit.
 
         :return: whether a registration was found and removed
-        :raises TypeError: if *handler* is not callable or *name* is not a ``str``
+        :raises TypeError: if *handler* is not callable or *name* is neither a ``str`` nor
+            an event class
         :raises ValueError: if *name* is not a valid name or pattern
         """
-        validate_pattern(name, "event name or pattern")
+        key, _ = _key_of(name)
         check_callable(handler, "handler", None)
-        listener = self._registry.find(name, handler)
+        listener = self._registry.find(key, handler)
         if listener is None:
             return False
         self._registry.discard(listener)
@@ -306,29 +376,33 @@ class EventEmitter(Composition, Batching, SyncCalls):
 
     off = remove_listener
 
-    def remove_all_listeners(self, name: str | None = None) -> int:
-        """Remove every handler registered for exactly *name* (a name or pattern), or all.
+    def remove_all_listeners(self, name: str | type[Any] | None = None) -> int:
+        """Remove every handler registered for exactly *name* (a name or pattern: also
+        those registered on a class of that event name; an event class: those registered
+        on it), or all.
 
         :return: how many registrations were removed
         """
         if name is None:
             return self._registry.clear()
-        validate_pattern(name, "event name or pattern")
-        return self._registry.discard_key(name)
+        return self._registry.discard_key(*_key_of(name))
 
-    def listener_count(self, name: str | None = None) -> int:
-        """How many handlers are registered for exactly *name* (a name or pattern), or in all."""
-        if name is not None:
-            validate_pattern(name, "event name or pattern")
-        return self._registry.count(name)
+    def listener_count(self, name: str | type[Any] | None = None) -> int:
+        """How many handlers are registered for exactly *name* (as :meth:`listeners`
+        counts them), or in all."""
+        if name is None:
+            return self._registry.count()
+        return self._registry.count(*_key_of(name))
 
-    def listeners(self, name: str) -> list[Callable[..., Any]]:
-        """The handlers registered for exactly *name* (a name or pattern), in the order they run.
+    def listeners(self, name: str | type[Any]) -> list[Callable[..., Any]]:
+        """The handlers registered for exactly *name*, in the order they run: for a name
+        or pattern, those registered under it (and on classes of that event name); for an
+        event class, those registered on it.
 
-        Handlers registered under other patterns that would also match *name* are not included.
+        Handlers registered under other patterns that would also match *name* are not
+        included, nor those on base classes.
         """
-        validate_pattern(name, "event name or pattern")
-        return [listener.handler for listener in self._registry.ordered(name)]
+        return [listener.handler for listener in self._registry.ordered(*_key_of(name))]
 
     def event_names(self, pattern: str | None = None) -> list[str]:
         """The names and patterns that have at least one handler, in first-registration order.
@@ -402,13 +476,30 @@ class EventEmitter(Composition, Batching, SyncCalls):
 
     # -- emitting ----------------------------------------------------------------------
 
+    @overload
+    async def wait_for(
+        self,
+        name: type[E],
+        timeout: float | None = None,
+        check: Callable[[Event[E]], Any] | None = None,
+    ) -> Event[E]: ...
+
+    @overload
     async def wait_for(
         self,
         name: str,
         timeout: float | None = None,
         check: Callable[[Event[Any]], Any] | None = None,
+    ) -> Event[Any]: ...
+
+    async def wait_for(
+        self,
+        name: str | type[Any],
+        timeout: float | None = None,
+        check: Callable[[Event[Any]], Any] | None = None,
     ) -> Event[Any]:
-        """Wait until an event matching *name* (a name or pattern) is emitted, and return it.
+        """Wait until an event matching *name* (a name or pattern; or an event class: an
+        instance of it or of a subclass, emitted) is emitted, and return it.
 
         The waiter observes like a :attr:`~mtbus.EventPriority.MONITOR` handler, so it sees
         events even when a handler stopped propagation. It is removed when this returns,
@@ -427,7 +518,7 @@ class EventEmitter(Composition, Batching, SyncCalls):
             argument (the event)
         :raises ValueError: if *timeout* is negative or NaN, or *name* is invalid
         """
-        validate_pattern(name, "event name or pattern")
+        key, event_type = _key_of(name)
         if timeout is not None:
             check_seconds(timeout, "timeout", infinite=True, optional=True)
         if check is not None:
@@ -441,7 +532,7 @@ class EventEmitter(Composition, Batching, SyncCalls):
                 return
             if threading.get_ident() != waiting_thread:
                 raise wrong_thread(
-                    f"end a wait_for({name!r})",
+                    f"end a wait_for({key!r})",
                     "emitter.emit_sync(...) inside 'async with emitter:', or "
                     "anyio.from_thread.run(emitter.emit, ...) from a worker thread",
                     kind=WrongThreadError,
@@ -460,8 +551,10 @@ class EventEmitter(Composition, Batching, SyncCalls):
                 outcome.append(error)
             arrived.set()
 
-        self._check_open(f"wait for {name!r}")
-        listener = Listener(name, on_event, priority=EventPriority.MONITOR, role="wait_for")
+        self._check_open(f"wait for {key!r}")
+        listener = Listener(
+            key, on_event, priority=EventPriority.MONITOR, role="wait_for", event_type=event_type
+        )
         self._add_listener(listener)
         try:
             with anyio.fail_after(timeout):
@@ -477,7 +570,7 @@ class EventEmitter(Composition, Batching, SyncCalls):
 
     def _register_or_decorate(
         self,
-        name: str,
+        name: str | type[Any],
         handler: HandlerT | None,
         priority: int,
         condition: Condition | None,
@@ -507,10 +600,16 @@ class EventEmitter(Composition, Batching, SyncCalls):
         timeout: object,
         once: object,
         batched: object,
-    ) -> tuple[int, float | None]:
-        """Check a registration's options; return its priority and timeout (``None``: none)."""
-        validate_pattern(name, "event name or pattern")
-        self._check_open(f"register a handler for {name!r}")
+    ) -> tuple[str, type[Any] | None, int, float | None]:
+        """Check a registration's options; return its key and event class (``None``:
+        registered by name), priority and timeout (``None``: none)."""
+        key, event_type = _key_of(name)
+        self._check_open(f"register a handler for {key!r}")
+        if event_type is not None and batched:
+            raise TypeError(
+                f"batched=True with the event class {event_type.__qualname__}: register "
+                f"a batched handler by name ({key!r})"
+            )
         if condition is not None:
             check_condition(condition)
         check_bool(to_thread, "to_thread")
@@ -519,11 +618,12 @@ class EventEmitter(Composition, Batching, SyncCalls):
         seconds = None
         if timeout is not None:
             seconds = check_seconds(timeout, "timeout", positive=True, infinite=True, optional=True)
-        return check_priority(priority), None if seconds == math.inf else seconds
+        timeout = None if seconds == math.inf else seconds
+        return key, event_type, check_priority(priority), timeout
 
     def _add(
         self,
-        name: str,
+        name: str | type[Any],
         handler: Handler,
         priority: int,
         condition: Condition | None,
@@ -532,12 +632,12 @@ class EventEmitter(Composition, Batching, SyncCalls):
         once: bool,
         batched: bool,
     ) -> Listener:
-        priority, timeout = self._check_registration(
+        key, event_type, priority, timeout = self._check_registration(
             name, priority, condition, to_thread, timeout, once, batched
         )
         check_handler(handler, to_thread=to_thread, timeout=timeout)
         listener = Listener(
-            name,
+            key,
             handler,
             priority=priority,
             condition=condition,
@@ -547,6 +647,19 @@ class EventEmitter(Composition, Batching, SyncCalls):
             batched=batched,
             # Held weakly: a registration does not keep its emitter alive.
             remover=weakref.WeakMethod(self._remove_listener) if once and to_thread else None,
+            event_type=event_type,
         )
         self._add_listener(listener)
         return listener
+
+
+def _key_of(name: object) -> tuple[str, type[Any] | None]:
+    """The key a name, pattern or event class is registered under, and the class (if any).
+
+    :raises TypeError: if *name* is neither a ``str`` nor an event class
+    :raises ValueError: if *name* is not a valid name or pattern, or the class declares an
+        invalid event name
+    """
+    if isinstance(name, type):
+        return event_name(name), name
+    return validate_pattern(name, "event name or pattern"), None

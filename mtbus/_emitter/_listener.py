@@ -37,6 +37,7 @@ class Listener:
         "callback",
         "collected",
         "condition",
+        "event_type",
         "guarded",
         "handler",
         "is_async",
@@ -64,8 +65,13 @@ class Listener:
         role: str = "handler",
         callback: Handler | None = None,
         remover: Remover | None = None,
+        event_type: type[Any] | None = None,
     ) -> None:
+        #: The name or pattern it is registered under (a class's event name for a class).
         self.key = key
+        #: The event class it was registered for (``None``: registered by name): it then
+        #: runs only for events emitted as instances of that class or of a subclass.
+        self.event_type = event_type
         #: What log lines call it: ``"handler"``, or ``"before_emit hook"`` and the like.
         self.role = role
         #: The function as the user registered it: what ``off()`` and ``listeners()`` compare.

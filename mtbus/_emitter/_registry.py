@@ -1,4 +1,11 @@
-"""Where an emitter keeps its listeners, and the dispatch plan it derives for each name."""
+"""Where an emitter keeps its listeners, and the dispatch plan it derives for each name.
+
+A plan is built for an event name (a named emit) or for an event class (a typed emit,
+``emit(OrderPlaced(...))``). A class's plan holds the handlers registered by name or
+pattern that match the class's event name, and those registered on the class or one of its
+bases (as ``isinstance`` would choose them): decided here, once, not per emit. A named
+emit's plan leaves out the handlers registered on classes, whose events are instances.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ from itertools import count, groupby
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._core._topics import TopicMatcher, has_wildcard, validate_name
+from .._core._typed import event_name
 from ._tracing import tracing
 
 if TYPE_CHECKING:
@@ -28,9 +36,11 @@ class Plan:
         each in turn without checking anything first
     :ivar traced: emits along it are logged (the ``mtbus`` logger was at DEBUG when it was
         built); such a plan is never in the cache emit reads
+    :ivar name: the event name its events carry
+    :ivar event_type: the event class it was built for (``None``: built for a name)
     """
 
-    __slots__ = ("levels", "listeners", "traced", "unguarded")
+    __slots__ = ("event_type", "levels", "listeners", "name", "traced", "unguarded")
 
     def __init__(
         self,
@@ -39,8 +49,12 @@ class Plan:
         after: tuple[Listener, ...],
         *,
         traced: bool = False,
+        name: str = "",
+        event_type: type[Any] | None = None,
     ) -> None:
         self.traced = traced
+        self.name = name
+        self.event_type = event_type
         self.listeners = (*before, *handlers, *after)
         self.unguarded = not any(listener.guarded for listener in self.listeners)
         by_priority = groupby(handlers, key=run_level)
@@ -51,21 +65,28 @@ class Plan:
         )
 
 
+#: What a plan is built for: an event name, or an event class.
+PlanKey = str | type[Any]
+
+
 class Registry:
     """The listeners of one emitter, by key (a name or pattern), and the plans built from them.
 
-    Plans are computed on the first emit of a name and cached in :attr:`plans`, a dict the
-    emitter reads directly on its hot path. Any change drops the plans it could affect, so
-    an emit already running keeps the tuple it started with (copy-on-write).
+    Plans are computed on the first emit of a name (or event class) and cached in
+    :attr:`plans`, a dict the emitter reads directly on its hot path. Any change drops the
+    plans it could affect, so an emit already running keeps the tuple it started with
+    (copy-on-write).
     """
 
     __slots__ = (
         "_after_emit",
         "_before_emit",
         "_by_key",
+        "_class_keys",
         "_matcher",
         "_sequence",
         "_traced",
+        "_typed",
         "plans",
     )
 
@@ -75,10 +96,15 @@ class Registry:
         self._sequence = count()
         self._before_emit: tuple[Listener, ...] = ()
         self._after_emit: tuple[Listener, ...] = ()
-        #: Dispatch plan per emitted name; only ever changed in place.
-        self.plans: dict[str, Plan] = {}
+        #: Dispatch plan per emitted name or event class; only ever changed in place.
+        self.plans: dict[PlanKey, Plan] = {}
         #: Traced plans, kept apart so that emit never finds them in :attr:`plans`.
-        self._traced: dict[str, Plan] = {}
+        self._traced: dict[PlanKey, Plan] = {}
+        #: The key (event name) of each class a handler was registered on.
+        self._class_keys: dict[type[Any], str] = {}
+        #: The event classes a plan was built for, by event name: what to drop when
+        #: the handlers of a name change.
+        self._typed: dict[str, set[type[Any]]] = {}
 
     def add(self, listener: Listener) -> None:
         """Register *listener* under its key, after every listener registered so far."""
@@ -89,7 +115,9 @@ class Registry:
             self._matcher.add(listener.key, listener.key)
         else:
             registered.append(listener)
-        self._forget_plans(listener.key)
+        if listener.event_type is not None:
+            self._class_keys[listener.event_type] = listener.key
+        self._forget_plans(listener.key, (listener.event_type,))
 
     def discard(self, listener: Listener) -> None:
         """Unregister *listener* if it is still registered."""
@@ -100,7 +128,7 @@ class Registry:
         if not registered:
             del self._by_key[listener.key]
             self._matcher.remove(listener.key, listener.key)
-        self._forget_plans(listener.key)
+        self._forget_plans(listener.key, (listener.event_type,))
 
     def find(self, key: str, handler: Callable[..., Any]) -> Listener | None:
         """The most recent registration of *handler* under *key*, if any."""
@@ -109,14 +137,16 @@ class Registry:
                 return listener
         return None
 
-    def discard_key(self, key: str) -> int:
-        """Unregister everything under *key*; return how many listeners that was."""
-        registered = self._by_key.pop(key, None)
+    def discard_key(self, key: str, event_type: type[Any] | None = None) -> int:
+        """Unregister everything under *key* (only what was registered on *event_type*,
+        if given); return how many listeners that was."""
+        registered = self._by_key.get(key)
         if registered is None:
             return 0
-        self._matcher.remove(key, key)
-        self._forget_plans(key)
-        return len(registered)
+        removed = [each for each in registered if event_type in (None, each.event_type)]
+        for listener in removed:
+            self.discard(listener)
+        return len(removed)
 
     def clear(self) -> int:
         """Unregister every listener (hooks stay); return how many there were."""
@@ -126,15 +156,20 @@ class Registry:
         self._forget_plans("#")
         return removed
 
-    def count(self, key: str | None = None) -> int:
-        """How many listeners are registered under *key*, or in all."""
+    def count(self, key: str | None = None, event_type: type[Any] | None = None) -> int:
+        """How many listeners are registered under *key* (on *event_type*, if given), or
+        in all."""
         if key is None:
             return sum(map(len, self._by_key.values()))
-        return len(self._by_key.get(key, ()))
+        return len(self.ordered(key, event_type))
 
-    def ordered(self, key: str) -> list[Listener]:
-        """The listeners registered under *key*, in the order they run."""
-        return sorted(self._by_key.get(key, ()), key=run_order)
+    def ordered(self, key: str, event_type: type[Any] | None = None) -> list[Listener]:
+        """The listeners registered under *key* (on *event_type*, if given), in the order
+        they run."""
+        registered = self._by_key.get(key, ())
+        if event_type is not None:
+            registered = [each for each in registered if each.event_type is event_type]
+        return sorted(registered, key=run_order)
 
     def keys(self) -> list[str]:
         """Every key with at least one listener, in first-registration order."""
@@ -163,22 +198,27 @@ class Registry:
         self._forget_plans("#")
         return True
 
-    def plan(self, name: str) -> Plan:
-        """Build (and cache) the plan for an event name, validating the name first.
+    def plan(self, key: PlanKey) -> Plan:
+        """Build (and cache) the plan for an event name or class, validating it first.
 
         While the ``mtbus`` logger logs DEBUG, the plan is a traced one, and is cached
         apart from :attr:`plans`.
 
-        :raises TypeError: if *name* is not a ``str``
-        :raises ValueError: if *name* is not a valid event name
+        :raises TypeError: if *key* is neither a ``str`` nor an event class
+        :raises ValueError: if *key* is not a valid event name, or the class declares an
+            invalid one
         """
-        validate_name(name)
-        return self._build(name)
+        if isinstance(key, str):
+            validate_name(key)
+        else:
+            event_name(key)
+        return self._build(key)
 
-    def plan_for(self, name: str) -> Plan:
-        """The cached plan for *name*, or a new one: *name* must be a valid event name."""
-        plan = self.plans.get(name)
-        return self._build(name) if plan is None else plan
+    def plan_for(self, key: PlanKey) -> Plan:
+        """The cached plan for *key*, or a new one: *key* must be a valid event name or
+        event class."""
+        plan = self.plans.get(key)
+        return self._build(key) if plan is None else plan
 
     def notice_tracing(self) -> None:
         """Drop the cached plans if the ``mtbus`` logger logs DEBUG now: they were built
@@ -187,27 +227,63 @@ class Registry:
         if self.plans and tracing():
             self.plans.clear()
 
-    def _build(self, name: str) -> Plan:
+    def _build(self, key: PlanKey) -> Plan:
         traced = tracing()
         cache = self._traced if traced else self.plans
-        plan = cache.get(name)
+        plan = cache.get(key)
         if plan is not None:  # a traced one, or one built while DEBUG was on
             return plan
         by_key = self._by_key
-        handlers = [listener for key in self._matcher.match(name) for listener in by_key[key]]
+        name = key if isinstance(key, str) else event_name(key)
+        handlers = [
+            listener
+            for matched in self._matcher.match(name)
+            for listener in by_key[matched]
+            if listener.event_type is None
+        ]
+        event_type = None
+        if not isinstance(key, str):
+            event_type = key
+            self._typed.setdefault(name, set()).add(key)
+            for base in key.__mro__:
+                base_key = self._class_keys.get(base)
+                if base_key is not None:
+                    registered = by_key.get(base_key, ())
+                    handlers += [each for each in registered if each.event_type is base]
         handlers.sort(key=run_order)
-        plan = Plan(self._before_emit, handlers, self._after_emit, traced=traced)
+        plan = Plan(
+            self._before_emit,
+            handlers,
+            self._after_emit,
+            traced=traced,
+            name=name,
+            event_type=event_type,
+        )
         if len(cache) >= PLAN_CACHE_SIZE:
             del cache[next(iter(cache))]  # the oldest
-        cache[name] = plan
+        cache[key] = plan
         return plan
 
-    def _forget_plans(self, key: str) -> None:
+    def _forget_plans(self, key: str, event_types: tuple[type[Any] | None, ...] = ()) -> None:
+        """Drop the plans a change of the listeners under *key* (registered on
+        *event_types*) could affect: those of the names it matches, of the classes named
+        so, and of the subclasses of those event types."""
+        if has_wildcard(key):
+            self.plans.clear()
+            self._traced.clear()
+            return
+        stale: list[PlanKey] = [key, *self._typed.get(key, ())]
+        for base in event_types:
+            if base is not None:
+                stale += [
+                    typed
+                    for named in self._typed.values()
+                    for typed in named
+                    if issubclass(typed, base)
+                ]
         for cache in (self.plans, self._traced):
-            if has_wildcard(key):
-                cache.clear()
-            else:
-                cache.pop(key, None)
+            for each in stale:
+                cache.pop(each, None)
 
 
 def run_order(listener: Listener) -> tuple[bool, int, int]:

@@ -79,10 +79,10 @@ class SyncCalls(Collecting, BackgroundWork):
             *concurrent* or *strict* neither a ``bool`` nor ``None``
         :raises ValueError: if *name* is not a valid event name
         """
-        self._check_emit(name, metadata, concurrent, strict)
+        checked = self._check_emit(name, data, metadata, concurrent, strict)
         return self._run_sync(
             "emit_sync",
-            name,
+            checked.name,
             partial(self.emit, name, data, metadata, concurrent=concurrent, strict=strict),
         )
 
@@ -108,9 +108,11 @@ class SyncCalls(Collecting, BackgroundWork):
             by the end of its ``async with`` block (see :meth:`emit_sync`)
         :raises TypeError, ValueError: as :meth:`collect`
         """
-        self._check_emit(name, metadata, concurrent, None)
+        checked = self._check_emit(name, data, metadata, concurrent, None)
         return self._run_sync(
-            "collect_sync", name, partial(self.collect, name, data, metadata, concurrent=concurrent)
+            "collect_sync",
+            checked.name,
+            partial(self.collect, name, data, metadata, concurrent=concurrent),
         )
 
     def _run_sync(self, method: str, name: str, call: Callable[[], Awaitable[T]]) -> T:
