@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from ._links import Links
     from ._listener import Listener
-    from ._registry import Plan, PlanKey
+    from ._registry import Plan
     from ._tasks import Background
     from ._tracing import Recorder
 
@@ -65,7 +65,7 @@ ErrorHook = Callable[[Event[Any], Exception, Callable[..., Any]], Any]
 
 #: What emit reads instead of the plan cache while the emitter is closed, or a batch or
 #: suppression is open on it: every lookup misses, so emit leaves its fast path.
-_NO_PLANS: Mapping[PlanKey, Plan] = MappingProxyType({})
+_NO_PLANS: Mapping[Any, Plan] = MappingProxyType({})
 
 
 class EmitterCore:
@@ -84,6 +84,7 @@ class EmitterCore:
         "_plans",
         "_registry",
         "_strict",
+        "_typed_plans",
     )
 
     def __init__(self, *, concurrent: bool = False, strict: bool = False) -> None:
@@ -96,7 +97,9 @@ class EmitterCore:
         self._registry = Registry()
         #: The registry's plan cache, read directly by emit (the hot path); ``_NO_PLANS``
         #: while the emitter is closed or holding events back.
-        self._plans: Mapping[PlanKey, Plan] = self._registry.plans
+        self._plans: Mapping[str, Plan] = self._registry.plans
+        #: The same for typed emits: the registry's plans per event class.
+        self._typed_plans: Mapping[type[Any], Plan] = self._registry.typed_plans
         self._on_error: tuple[ErrorHook, ...] = ()
         self._closed = False
         #: How many batches and suppressions are open on this emitter, in any task.
@@ -174,24 +177,32 @@ class EmitterCore:
         :raises ValueError: if *name* is not a valid event name, or the event class
             declares an invalid one
         """
-        key = name
-        if type(name) is not str and not isinstance(name, str):  # a typed emit
+        if type(name) is str:
+            try:
+                plan = self._plans[name]
+            except KeyError:
+                if self._plans is _NO_PLANS:  # closed, or holding events back
+                    await self._pace()
+                    return await self._emit_gated(name, data, metadata, concurrent, strict)
+                plan = self._registry.plan(name)
+                if plan.traced:  # never cached: with DEBUG off, emit never gets here for it
+                    await self._pace()
+                    return await self._emit_gated(name, data, metadata, concurrent, strict)
+        else:  # an instance of an event class (a typed emit), or a str of a subclass
+            try:
+                plan = self._typed_plans[type(name)]
+            except KeyError:
+                if isinstance(name, str):  # a StrEnum member, say: emitted by its value
+                    return await self.emit(
+                        str(name), data, metadata, concurrent=concurrent, strict=strict
+                    )
+                # Not cached yet, held back, traced, or not an instance of an event class.
+                await self._pace()
+                return await self._emit_gated(name, data, metadata, concurrent, strict)
             if data is not None:
                 raise _data_with_instance(name, data)
             data = name
-            key = type(name)
-        try:
-            plan = self._plans[key]
-        except KeyError:
-            if self._plans is _NO_PLANS:  # closed, or holding events back
-                await self._pace()
-                return await self._emit_gated(key, data, metadata, concurrent, strict)
-            if key is not name:
-                _check_instance(data)
-            plan = self._registry.plan(key)
-            if plan.traced:  # never cached: with DEBUG off, emit never gets here for it
-                await self._pace()
-                return await self._emit_gated(key, data, metadata, concurrent, strict)
+            name = plan.name
         # _pace() inlined: a call would cost more than the countdown itself.
         self._countdown -= 1
         if not self._countdown:
@@ -201,7 +212,7 @@ class EmitterCore:
         # Event(name, data, True, metadata) without the call: filling the slots of a bare
         # instance here skips type.__call__ and Event.__init__, about 100 ns per emit.
         event: Event[Any] = _new_instance(Event)
-        event.name = plan.name
+        event.name = name
         event.data = data
         event.propagate = True
         event.metadata = {} if metadata is None else dict(check_metadata(metadata))
@@ -416,12 +427,9 @@ class EmitterCore:
         concurrent: bool | None,
         strict: bool | None,
     ) -> Coroutine[Any, Any, Event[Any]]:
-        """Emit while closed (raise), while a batch or suppression may hold events back, or
-        along a traced plan: through :meth:`_deliver`. *name* is an event name, or the
-        class of *data* for a typed emit."""
-        if not isinstance(name, str):
-            name = data  # the instance: _check_emit reads the class off it
-            data = None
+        """Emit while closed (raise), while a batch or suppression may hold events back,
+        along a traced plan, or a typed emit whose plan is not cached yet: through
+        :meth:`_deliver`."""
         event = self._check_emit(name, data, metadata, concurrent, strict)
         return self._deliver(event, concurrent, strict, valid=True)
 
@@ -556,6 +564,7 @@ class EmitterCore:
         """Point emit at the plan cache, or at ``_NO_PLANS`` while it must hold events."""
         gated = self._closed or self._holding > 0
         self._plans = _NO_PLANS if gated else self._registry.plans
+        self._typed_plans = _NO_PLANS if gated else self._registry.typed_plans
 
     async def _report(self, event: Event[Any], error: Exception, listener: Listener) -> None:
         """Log a handler (or hook) failure, add it to the event's failures, and pass it to

@@ -88,6 +88,7 @@ class Registry:
         "_traced",
         "_typed",
         "plans",
+        "typed_plans",
     )
 
     def __init__(self) -> None:
@@ -96,9 +97,12 @@ class Registry:
         self._sequence = count()
         self._before_emit: tuple[Listener, ...] = ()
         self._after_emit: tuple[Listener, ...] = ()
-        #: Dispatch plan per emitted name or event class; only ever changed in place.
-        self.plans: dict[PlanKey, Plan] = {}
-        #: Traced plans, kept apart so that emit never finds them in :attr:`plans`.
+        #: Dispatch plan per emitted name; only ever changed in place.
+        self.plans: dict[str, Plan] = {}
+        #: Dispatch plan per emitted event class, apart: a dict of ``str`` keys only is
+        #: searched faster, and named emits are the common case.
+        self.typed_plans: dict[type[Any], Plan] = {}
+        #: Traced plans, kept apart so that emit never finds them in those two.
         self._traced: dict[PlanKey, Plan] = {}
         #: The key (event name) of each class a handler was registered on.
         self._class_keys: dict[type[Any], str] = {}
@@ -217,19 +221,22 @@ class Registry:
     def plan_for(self, key: PlanKey) -> Plan:
         """The cached plan for *key*, or a new one: *key* must be a valid event name or
         event class."""
-        plan = self.plans.get(key)
+        plan = self.plans.get(key) if isinstance(key, str) else self.typed_plans.get(key)
         return self._build(key) if plan is None else plan
 
     def notice_tracing(self) -> None:
         """Drop the cached plans if the ``mtbus`` logger logs DEBUG now: they were built
         untraced. The emitter calls this at each of its periodic checkpoints, so a level
         lowered to DEBUG reaches every name within that many emits, at no cost per emit."""
-        if self.plans and tracing():
+        if (self.plans or self.typed_plans) and tracing():
             self.plans.clear()
+            self.typed_plans.clear()
 
     def _build(self, key: PlanKey) -> Plan:
         traced = tracing()
-        cache = self._traced if traced else self.plans
+        cache: dict[Any, Plan] = self._traced
+        if not traced:
+            cache = self.plans if isinstance(key, str) else self.typed_plans
         plan = cache.get(key)
         if plan is not None:  # a traced one, or one built while DEBUG was on
             return plan
@@ -270,6 +277,7 @@ class Registry:
         so, and of the subclasses of those event types."""
         if has_wildcard(key):
             self.plans.clear()
+            self.typed_plans.clear()
             self._traced.clear()
             return
         stale: list[PlanKey] = [key, *self._typed.get(key, ())]
@@ -281,7 +289,8 @@ class Registry:
                     for typed in named
                     if issubclass(typed, base)
                 ]
-        for cache in (self.plans, self._traced):
+        caches: tuple[dict[Any, Plan], ...] = (self.plans, self.typed_plans, self._traced)
+        for cache in caches:
             for each in stale:
                 cache.pop(each, None)
 
