@@ -3,9 +3,9 @@
 Everything public is importable from here (and backends from ``mtbus.backends``); the
 submodules are private. The package is built in floors, each importing only those below it:
 
-- ``_core``: the floor. Event and topic names and patterns, ``Event``, ``Message``, argument
-  checks and exceptions: plain data and pure functions; and the way in from sync code and
-  other threads (``_threads``).
+- ``_core``: the floor. Event and topic names and patterns (and the names of event classes),
+  ``Event``, ``Message``, argument checks and exceptions: plain data and pure functions; and
+  the way in from sync code and other threads (``_threads``).
 - ``_emitter``: the ``EventEmitter``, assembled from parts (dispatch, composition, batches,
   background work) that share one core.
 - ``backends``: where a channel's messages travel (memory, Redis); they see a channel and
@@ -43,6 +43,7 @@ from ._core._exceptions import EventHandlerError as EventHandlerError
 from ._core._exceptions import MessageDecodeError as MessageDecodeError
 from ._core._exceptions import MtbusError as MtbusError
 from ._core._message import Message as Message
+from ._core._typed import event_name as event_name
 from ._core._version import __version__ as __version__
 from ._emitter._batching import Batch as Batch
 from ._emitter._event_emitter import EventEmitter as EventEmitter
@@ -74,6 +75,7 @@ __all__ = (
     "PublisherStatistics",
     "Subscriber",
     "SubscriberStatistics",
+    "event_name",
 )
 
 # Public classes say they live in the package, not in its private modules.

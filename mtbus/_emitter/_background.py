@@ -169,7 +169,7 @@ class BackgroundWork(EmitterCore):
 
     def emit_soon(
         self,
-        name: str,
+        name: object,
         data: Any = None,
         metadata: Mapping[str, Any] | None = None,
         *,
@@ -185,7 +185,8 @@ class BackgroundWork(EmitterCore):
         :return: a handle to cancel it, or wait for it
         :raises RuntimeError: outside ``async with emitter:``, or from another thread than
             the event loop's
-        :raises TypeError: if *name* is not a ``str``, *metadata* not a mapping, or
+        :raises TypeError: if *name* is neither a ``str`` nor an instance of an event class
+            (as :meth:`emit` takes it), *metadata* not a mapping, or
             *strict* not a ``bool`` or ``None``
         :raises ValueError: if *name* is not a valid event name
         """

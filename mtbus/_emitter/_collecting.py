@@ -24,7 +24,7 @@ class Collecting(EmitterCore):
 
     async def collect(
         self,
-        name: str,
+        name: object,
         data: Any = None,
         metadata: Mapping[str, Any] | None = None,
         *,
@@ -44,7 +44,8 @@ class Collecting(EmitterCore):
             (results are then listed in the order the handlers finished)
         :return: the :class:`~mtbus.HandlerResults`: a sequence of
             :class:`~mtbus.HandlerResult`, with the event
-        :raises TypeError: if *name* is not a ``str``, *metadata* not a mapping, or
+        :raises TypeError: if *name* is neither a ``str`` nor an instance of an event class
+            (as :meth:`emit` takes it), *metadata* not a mapping, or
             *concurrent* neither a ``bool`` nor ``None``
         :raises ValueError: if *name* is not a valid event name
         :raises ~mtbus.EventEmitError: if the emitter is closed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .._core._exceptions import EventEmitError
 from .._core._threads import run_from_sync
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
     from .._core._event import Event, HandlerResults
+    from ._dispatch import E
     from ._tasks import Background
 
 T = TypeVar("T")
@@ -30,9 +31,31 @@ class SyncCalls(Collecting, BackgroundWork):
 
     __slots__ = ()
 
+    @overload
     def emit_sync(
         self,
         name: str,
+        data: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        concurrent: bool | None = None,
+        strict: bool | None = None,
+    ) -> Event[Any]: ...
+
+    @overload
+    def emit_sync(
+        self,
+        name: E,
+        data: None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        concurrent: bool | None = None,
+        strict: bool | None = None,
+    ) -> Event[E]: ...
+
+    def emit_sync(
+        self,
+        name: Any,
         data: Any = None,
         metadata: Mapping[str, Any] | None = None,
         *,
@@ -62,7 +85,8 @@ class SyncCalls(Collecting, BackgroundWork):
         The arguments are checked in the calling thread, before anything runs. What the
         emit raises is raised here as itself.
 
-        :param name: the event name (a pattern is not allowed here)
+        :param name: the event name (a pattern is not allowed here), or an instance of an
+            event class (as :meth:`emit` takes it)
         :param data: the payload, available to handlers as ``event.data``
         :param metadata: copied into ``event.metadata``
         :param concurrent: override the emitter's ``concurrent`` setting for this emit
@@ -75,7 +99,8 @@ class SyncCalls(Collecting, BackgroundWork):
         :raises ~mtbus.EventEmitError: if the emitter is closed, or its handlers were
             cancelled as described above, or its block ended before the call reached
             the event loop
-        :raises TypeError: if *name* is not a ``str``, *metadata* not a mapping, or
+        :raises TypeError: if *name* is neither a ``str`` nor an instance of an event class
+            (as :meth:`emit` takes it), *metadata* not a mapping, or
             *concurrent* or *strict* neither a ``bool`` nor ``None``
         :raises ValueError: if *name* is not a valid event name
         """
@@ -88,7 +113,7 @@ class SyncCalls(Collecting, BackgroundWork):
 
     def collect_sync(
         self,
-        name: str,
+        name: object,
         data: Any = None,
         metadata: Mapping[str, Any] | None = None,
         *,
