@@ -192,9 +192,10 @@ class EmitterCore:
             try:
                 plan = self._typed_plans[type(name)]
             except KeyError:
-                if isinstance(name, str):  # a StrEnum member, say: emitted by its value
+                if isinstance(name, str):  # a str subclass's (an enum member's): its value
+                    value = str.__str__(name)  # the str itself, whatever __str__ says
                     return await self.emit(
-                        str(name), data, metadata, concurrent=concurrent, strict=strict
+                        value, data, metadata, concurrent=concurrent, strict=strict
                     )
                 # Not cached yet, held back, traced, or not an instance of an event class.
                 await self._pace()
