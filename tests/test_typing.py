@@ -1,4 +1,5 @@
-"""The README's quickstart and every script in examples/ pass ``mypy --strict`` and strict pyright.
+"""The README's quickstart, every script in examples/ and the typed-events contract pass
+``mypy --strict`` and strict pyright.
 
 What users copy should type-check as cleanly as the package. Each checker runs once for this
 module, over the README's code and all the examples together; each test then reads the
@@ -25,10 +26,22 @@ ROOT = Path(__file__).parent.parent
 README = ROOT / "README.md"
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.DOTALL | re.MULTILINE)  # as in test_docs.py
-TARGETS = ["README.md", *(f"examples/{script.name}" for script in EXAMPLES)]
+#: What type checkers must conclude about typed events, mistakes included (see the file).
+CONTRACT = ROOT / "tests" / "typed_events_contract.py"
+TARGETS = [
+    "README.md",
+    *(f"examples/{script.name}" for script in EXAMPLES),
+    "tests/typed_events_contract.py",
+]
 
 # Strict, for the oldest Python mtbus supports; mtbus itself is imported from this checkout.
-PYRIGHT_CONFIG = {"typeCheckingMode": "strict", "pythonVersion": "3.11", "extraPaths": [str(ROOT)]}
+# An ignore comment that silences nothing is an error: the contract's mistakes rely on it.
+PYRIGHT_CONFIG = {
+    "typeCheckingMode": "strict",
+    "pythonVersion": "3.11",
+    "extraPaths": [str(ROOT)],
+    "reportUnnecessaryTypeIgnoreComment": "error",
+}
 
 
 class Problem(NamedTuple):
@@ -66,7 +79,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, str]:
     """The files to check, each with the target it stands for."""
     quickstart = tmp_path_factory.mktemp("readme") / "readme_quickstart.py"
     quickstart.write_text(readme_code())
-    return {quickstart: "README.md"} | {script: f"examples/{script.name}" for script in EXAMPLES}
+    examples = {script: f"examples/{script.name}" for script in EXAMPLES}
+    return {quickstart: "README.md"} | examples | {CONTRACT: "tests/typed_events_contract.py"}
 
 
 def run(tool: str, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
