@@ -1,4 +1,4 @@
-"""The performance targets of issue 6, as ratios measured in one run, and ``--check``.
+"""The performance targets (of issues 6 and 11), as ratios measured in one run, and ``--check``.
 
 Each target is a ratio that must not exceed its limit on any backend where it was measured:
 mtbus against the baseline of its case, mtbus at the largest S against mtbus at the
@@ -86,6 +86,9 @@ TARGETS = (
         mtbus_over("emit-async", "10 handlers"),
     ),
     Target("emit to 1 sync handler vs handler(event)", 3.0, mtbus_over("emit-sync", "1 handler")),
+    Target(
+        "typed emit vs emit by name, 1 sync handler", 1.1, mtbus_over("emit-typed", "1 handler")
+    ),
     Target("emitter routing, largest S vs smallest S", 1.3, mtbus_growth("routing-emitter")),
     Target("channel routing, largest S vs smallest S", 1.3, mtbus_growth("routing-channel")),
     Target(
