@@ -325,7 +325,7 @@ async def test_typed_events_stay_typed_in_batches_and_derived_emitters() -> None
     assert calls == ["parent 1", "parent 2", "child 2"]
 
 
-async def test_collect_wait_for_and_emit_soon_take_typed_events() -> None:
+async def test_collect_wait_for_emit_soon_and_emit_after_take_typed_events() -> None:
     emitter = EventEmitter()
     emitter.on(OrderPlaced, lambda event: event.data.order_id * 10)
     results = await emitter.collect(RushOrderPlaced(4))
@@ -341,7 +341,11 @@ async def test_collect_wait_for_and_emit_soon_take_typed_events() -> None:
         await anyio.wait_all_tasks_blocked()
         handle = emitter.emit_soon(RushOrderPlaced(5))
         await handle.wait()
+        later = emitter.emit_after(0, OrderPlaced(6))
+        await later.wait()
     assert [event.data for event in waited] == [RushOrderPlaced(5)]
+    assert (handle.name, later.name) == ("rush.order.placed", "order.placed")
+    assert later.emitted == 1
 
 
 async def test_emit_sync_takes_a_typed_event_from_another_thread() -> None:

@@ -70,7 +70,7 @@ class BackgroundWork(EmitterCore):
     def emit_after(
         self,
         delay: float,
-        name: str,
+        name: object,
         data: Any = None,
         metadata: Mapping[str, Any] | None = None,
         *,
@@ -78,7 +78,8 @@ class BackgroundWork(EmitterCore):
     ) -> EmitHandle:
         """Emit an event after *delay* seconds, in the background.
 
-        The name and metadata are checked now; the event is created when it is emitted.
+        The name (or an event class's instance, as :meth:`emit` takes it) and metadata are
+        checked now; the event is created when it is emitted.
 
         :return: a handle to cancel it, or wait for it
         :raises RuntimeError: outside ``async with emitter:``, or from another thread than
@@ -89,10 +90,7 @@ class BackgroundWork(EmitterCore):
         """
         background = self._running_background("emit_after")
         check_seconds(delay, "delay")
-        validate_name(name)
-        if metadata is not None:
-            check_metadata(metadata)
-        check_bool(strict, "strict", optional=True)
+        checked = self._check_emit(name, data, metadata, None, strict)
 
         async def emit_later(handle: EmitHandle) -> None:
             await anyio.sleep(delay)
@@ -101,7 +99,7 @@ class BackgroundWork(EmitterCore):
             await self.emit(name, data, metadata, strict=strict)
             handle.emitted += 1
 
-        return background.start(EmitHandle(name), emit_later, waits=True)
+        return background.start(EmitHandle(checked.name), emit_later, waits=True)
 
     def emit_periodic(
         self,
