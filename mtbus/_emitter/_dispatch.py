@@ -445,7 +445,9 @@ class EmitterCore:
         """Check an emit's arguments as :meth:`emit` does, the emitter open first; return
         the event it emits (*name* is a name, or an instance of an event class)."""
         event_type = None
-        if not isinstance(name, str):  # a typed emit: the instance is the data
+        if isinstance(name, str):
+            name = str.__str__(name)  # a str subclass's (an enum member's) own str
+        else:  # a typed emit: the instance is the data
             if data is not None:
                 raise _data_with_instance(name, data)
             _check_instance(name)
