@@ -6,13 +6,19 @@ are in ``test_redis.py``.
 
 from __future__ import annotations
 
+import datetime
 import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
+import attrs
+import msgspec
+import pydantic
 import pytest
 from redis_server import free_port
 
 from mtbus import Channel
+from mtbus._core._typed import as_plain
 from mtbus.backends import (
     JsonCodec,
     MemoryBackend,
@@ -89,7 +95,7 @@ def test_msgpack_refuses_map_keys_receivers_cannot_decode(value: Any, named: str
 
 
 def test_msgpack_refuses_what_it_cannot_carry() -> None:
-    with pytest.raises(TypeError, match=r"can not serialize 'set' object"):
+    with pytest.raises(TypeError, match=r"set \{1, 2\} is not a plain value, dataclass"):
         MsgpackCodec().encode({1, 2})
 
 
@@ -126,3 +132,116 @@ def test_a_channel_refuses_what_is_not_a_backend_naming_it(backend: Any, shown: 
     with pytest.raises(TypeError, match=hint + shown) as refused:
         Channel[int]("orders", backend=backend)
     assert "s3cret" not in str(refused.value)
+
+
+# -- dataclasses, attrs classes and pydantic models --------------------------------------
+
+
+@dataclass
+class Address:
+    city: str
+    lines: tuple[str, ...]
+
+
+@dataclass
+class Customer:
+    name: str
+    address: Address
+    tags: list[str] = field(default_factory=list)
+
+
+@attrs.define
+class Payment:
+    amount: float
+    customer: Customer  # an attrs class holding a dataclass
+
+
+class Refund(pydantic.BaseModel):
+    order_id: int
+    reason: str = pydantic.Field(alias="why")
+    at: datetime.date
+
+
+PLAIN_CUSTOMER = {
+    "name": "Ada",
+    "address": {"city": "Lyon", "lines": ["1 rue Neuve", "2e"]},
+    "tags": ["vip"],
+}
+CUSTOMER = Customer("Ada", Address("Lyon", ("1 rue Neuve", "2e")), ["vip"])
+
+
+@pytest.mark.parametrize("codec", [JsonCodec(), MsgpackCodec()], ids=["json", "msgpack"])
+@pytest.mark.parametrize(
+    ("value", "plain"),
+    [
+        pytest.param(CUSTOMER, PLAIN_CUSTOMER, id="nested-dataclass"),
+        pytest.param(
+            Payment(9.5, CUSTOMER), {"amount": 9.5, "customer": PLAIN_CUSTOMER}, id="attrs"
+        ),
+        pytest.param(
+            Refund(order_id=1, why="late", at=datetime.date(2024, 5, 1)),
+            {"order_id": 1, "why": "late", "at": "2024-05-01"},  # by alias, as JSON has it
+            id="pydantic",
+        ),
+        pytest.param(
+            {"batch": [CUSTOMER, {"inner": (Address("Oslo", ()),)}]},
+            {"batch": [PLAIN_CUSTOMER, {"inner": [{"city": "Oslo", "lines": []}]}]},
+            id="inside-plain-values",
+        ),
+    ],
+)
+def test_codecs_carry_instances_as_maps_of_their_fields(
+    codec: JsonCodec | MsgpackCodec, value: object, plain: object
+) -> None:
+    assert codec.decode(codec.encode(value)) == plain
+
+
+def test_json_writes_instances_as_json_objects() -> None:
+    assert (
+        JsonCodec().encode(Address("Zürich", ("a",))) == '{"city":"Zürich","lines":["a"]}'.encode()
+    )
+
+
+@pytest.mark.parametrize("codec", [JsonCodec(), MsgpackCodec()], ids=["json", "msgpack"])
+def test_codecs_name_what_an_instance_holds_that_they_cannot_carry(
+    codec: JsonCodec | MsgpackCodec,
+) -> None:
+    with pytest.raises(TypeError, match=r"set \{1\} is not a plain value, dataclass"):
+        codec.encode(Customer("Ada", Address("Lyon", ()), [{1}]))  # type: ignore[list-item]
+
+
+def test_msgpack_names_a_bad_map_key_inside_an_instance() -> None:
+    @dataclass
+    class Counts:
+        by_id: dict[int, int]
+
+    with pytest.raises(TypeError, match=r"invalid map key 7 \(int\) in value\['by_id'\]"):
+        MsgpackCodec().encode(Counts({7: 1}))
+
+
+def test_msgspec_structs_travel_as_maps_too() -> None:
+    class Point(msgspec.Struct, rename="camel"):
+        x_value: int
+        y_value: int
+
+    assert JsonCodec().decode(JsonCodec().encode([Point(1, 2)])) == [{"xValue": 1, "yValue": 2}]
+
+
+# -- as_plain: what the SSE helper sends -------------------------------------------------
+
+
+def test_as_plain_turns_instances_into_plain_values_at_any_depth() -> None:
+    assert as_plain([CUSTOMER, (1, "two")]) == [PLAIN_CUSTOMER, [1, "two"]]
+    assert as_plain(Payment(1.5, CUSTOMER)) == {"amount": 1.5, "customer": PLAIN_CUSTOMER}
+
+
+def test_as_plain_leaves_plain_values_as_they_are() -> None:
+    value = {"a": [1, 2.5, "x", None, True], "b": {"c": []}}
+    assert as_plain(value) is value
+    assert as_plain("text") == "text"
+    assert as_plain(None) is None
+
+
+def test_as_plain_refuses_what_is_not_plain_naming_it() -> None:
+    with pytest.raises(TypeError, match=r"datetime datetime\.datetime\(2024, 1, 1, 0, 0\) is not"):
+        as_plain({"at": datetime.datetime(2024, 1, 1)})

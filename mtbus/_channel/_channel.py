@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import count
 from threading import get_ident
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, cast, overload
 
 import anyio
 import anyio.lowlevel
@@ -28,6 +28,7 @@ from .._core._exceptions import ChannelClosedError, ChannelError
 from .._core._message import NO_METADATA, freeze_metadata
 from .._core._threads import run_from_sync
 from .._core._topics import validate_name
+from .._core._typed import check_event_class, event_name
 from ..backends import MemoryBackend
 from ..backends._resp import redact
 from ._delivery import ChannelCore
@@ -35,7 +36,8 @@ from ._ports import SubscriberAdapter
 from ._subscriber import Subscriber
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Iterable, Mapping
+    import builtins
+    from collections.abc import Callable, Coroutine, Iterable, Mapping
     from types import TracebackType
 
     from anyio.abc import TaskGroup
@@ -44,7 +46,19 @@ if TYPE_CHECKING:
     from .._core._checks import Overflow
     from ..backends import Backend, Record
 
-T = TypeVar("T")
+    #: What ``publish`` hands a record to: the link's ``send``, or a typed channel's check.
+    Send = Callable[[str | None, Any, Mapping[str, Any]], Coroutine[Any, Any, int]]
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
+    # A channel made without a type (and not subscripted) is a Channel[Any], for mypy and
+    # pyright alike: not a Channel[Never], nor one whose type must be annotated.
+    T = TypeVar("T", default=Any)
+else:
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +97,13 @@ class Channel(ChannelCore[T]):
     :param max_subscribers: how many subscribers it may have at once (``None``: no limit)
     :param overflow: default overflow policy of its subscribers: ``"block"`` (the
         publisher waits: lossless), ``"drop_oldest"``, ``"drop_newest"`` or ``"error"``
+    :param type: make it a typed channel, carrying instances of this class (and of its
+        subclasses): publishing anything else raises :exc:`TypeError`, a message published
+        without a topic goes under the event name of its class (:func:`~mtbus.event_name`:
+        ``OrderPlaced`` -> ``order.placed``), and subscribers receive instances, rebuilt
+        by a backend that carries plain values (Redis: a dataclass, attrs class, pydantic
+        model or msgspec Struct). ``Channel("orders", type=OrderPlaced)`` is a
+        ``Channel[OrderPlaced]``.
     :param backend: where messages travel (default: a :class:`~mtbus.backends.MemoryBackend`);
         a backend that talks to a server (:class:`~mtbus.backends.RedisBackend`) needs
         ``async with channel:`` around the channel's use, which connects and disconnects
@@ -99,22 +120,55 @@ class Channel(ChannelCore[T]):
         "_link",
         "_loop",
         "_max_subscribers",
+        "_names",
         "_overflow",
         "_send",
         "_sequence",
         "_tasks",
+        "_type",
     )
+
+    @overload
+    def __init__(
+        self,
+        name: str,
+        *,
+        type: None = None,
+        buffer_size: int = 0,
+        max_subscribers: int | None = None,
+        overflow: Overflow = "block",
+        backend: Backend | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Channel[T],
+        name: str,
+        *,
+        type: builtins.type[T],
+        buffer_size: int = 0,
+        max_subscribers: int | None = None,
+        overflow: Overflow = "block",
+        backend: Backend | None = None,
+    ) -> None: ...
 
     def __init__(
         self,
         name: str,
         *,
+        type: builtins.type[T] | None = None,
         buffer_size: int = 0,
         max_subscribers: int | None = None,
         overflow: Overflow = "block",
         backend: Backend | None = None,
     ) -> None:
         super().__init__(name)
+        # The event name of each class published without a topic, found once per class.
+        self._names: dict[builtins.type[Any], str] = {}
+        if type is not None:
+            check_event_class(type)
+            self._names[type] = event_name(type)
+        self._type = type
         self._buffer_size = check_buffer_size(buffer_size)
         self._overflow = check_overflow(overflow)
         if max_subscribers is not None:
@@ -124,17 +178,25 @@ class Channel(ChannelCore[T]):
         # The way into the event loop of ``async with`` (and its thread), for publish_sync.
         self._loop: tuple[EventLoopToken, int] | None = None
         self._sequence = count()
-        self._link = _check_backend(backend).connect(self._port())
-        self._send = self._link.send
+        self._link = _check_backend(backend).connect(self._port(type))
+        # A typed channel checks and names each payload on its way to the backend; an
+        # untyped one pays nothing for that.
+        self._send = self._link.send if type is None else self._typed_send(type)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"<Channel {self._name!r} subscribers={len(self._subscribers)} {state}>"
+        typed = "" if self._type is None else f" type={self._type.__qualname__}"
+        return f"<Channel {self._name!r}{typed} subscribers={len(self._subscribers)} {state}>"
 
     @property
     def name(self) -> str:
         """The channel's name."""
         return self._name
+
+    @property
+    def type(self) -> builtins.type[T] | None:
+        """The class a typed channel carries, or ``None`` for an untyped channel."""
+        return self._type
 
     @property
     def subscriber_count(self) -> int:
@@ -254,9 +316,10 @@ class Channel(ChannelCore[T]):
         holds the publisher (``block``) or fails it (``error``) as in memory. A subscriber
         created after publish returned never receives the message.
 
-        :param data: the payload
+        :param data: the payload (on a typed channel, an instance of its type)
         :param topic: a name like ``user.login`` (no wildcards); ``None`` broadcasts to
-            every subscriber
+            every subscriber, except on a typed channel: there it is the event name of
+            the payload's class (an explicit topic is used as given)
         :param metadata: copied, read-only, into ``message.metadata``
         :return: (when awaited) how many subscribers the message was queued for (over
             Redis: this process's subscribers that matched when the server stored it; one
@@ -267,7 +330,7 @@ class Channel(ChannelCore[T]):
         :raises ~mtbus.ChannelFullError: (when awaited) if a subscriber with the ``"error"``
             policy had a full queue; every other subscriber still got the message
         :raises TypeError, ValueError: if *topic* is not a valid name or *metadata* not a
-            mapping
+            mapping, or a typed channel's *data* is not an instance of its type
         :raises RuntimeError: (when awaited) if called from another thread than the event
             loop's whose tasks wait on a subscriber it would wake; nothing is delivered then
         """
@@ -288,6 +351,37 @@ class Channel(ChannelCore[T]):
             data,
             NO_METADATA if metadata is None else freeze_metadata(metadata),
         )
+
+    def _typed_send(self, kind: builtins.type[T]) -> Send:
+        """A typed channel's way to its backend: each payload checked, and named by its
+        class when it has no topic."""
+        names, send = self._names, self._link.send
+
+        def send_typed(
+            topic: str | None, data: Any, metadata: Mapping[str, Any]
+        ) -> Coroutine[Any, Any, int]:
+            if not isinstance(data, kind):
+                raise self._refusal(data, kind)
+            if topic is None:
+                try:
+                    topic = names[data.__class__]
+                except KeyError:  # a subclass, published for the first time
+                    topic = self._topic_of(data)
+            return send(topic, data, metadata)
+
+        return send_typed
+
+    def _refusal(self, data: object, kind: builtins.type[Any]) -> TypeError:
+        return TypeError(
+            f"cannot publish {data!r:.80} to {self!r}: it carries {kind.__qualname__} "
+            f"instances, not {type(data).__qualname__}"
+        )
+
+    def _check_data(self, data: object) -> None:
+        """Refuse, as ``publish`` would, a payload a typed channel does not carry."""
+        kind = self._type
+        if kind is not None and not isinstance(data, kind):
+            raise self._refusal(data, kind)
 
     def publish_sync(
         self,
@@ -319,9 +413,10 @@ class Channel(ChannelCore[T]):
         is encoded (for a server) where the publish runs. What the publish raises is raised
         here as itself.
 
-        :param data: the payload
+        :param data: the payload (on a typed channel, an instance of its type)
         :param topic: a name like ``user.login`` (no wildcards); ``None`` broadcasts to
-            every subscriber
+            every subscriber, or on a typed channel names the message after the payload's
+            class (see :meth:`publish`)
         :param metadata: copied, read-only, into ``message.metadata``
         :return: how many subscribers the message was queued for (see :meth:`publish`)
         :raises RuntimeError: if an event loop runs in the calling thread (waiting would
@@ -333,10 +428,11 @@ class Channel(ChannelCore[T]):
         :raises ~mtbus.ChannelError: for a channel over a server, outside
             ``async with channel:``
         :raises TypeError, ValueError: if *topic* is not a valid name or *metadata* not a
-            mapping
+            mapping, or a typed channel's *data* is not an instance of its type
         """
         if self._closed:
             raise ChannelClosedError(f"cannot publish to {self!r}: it is closed")
+        self._check_data(data)
         if topic is not None:
             validate_name(topic, kind="topic")
         frozen = freeze_metadata(metadata)
@@ -390,16 +486,24 @@ class Channel(ChannelCore[T]):
         backend can; append to *results* what each ``publish`` returned or raised.
 
         An item that ``publish`` would refuse at the call gets that error as its result;
-        with *stop_at_error*, nothing after the first error is published.
+        with *stop_at_error*, nothing after the first error is published. A typed channel
+        checks each payload, and names those without a topic, as ``publish`` does.
         """
         if self._closed:
             closed = ChannelClosedError(f"cannot publish to {self!r}: it is closed")
             results.extend([closed] if stop_at_error else [closed for _ in items])
             return
         checked: list[Record | Exception] = []
+        typed = self._type is not None
         for data, topic, metadata in items:
             try:
-                if topic is not None:
+                if typed:
+                    self._check_data(data)
+                    if topic is None:
+                        topic = self._topic_of(data)
+                    else:
+                        validate_name(topic, kind="topic")
+                elif topic is not None:
                     validate_name(topic, kind="topic")
                 frozen = freeze_metadata(metadata)
             except (TypeError, ValueError) as error:
@@ -427,8 +531,29 @@ class Channel(ChannelCore[T]):
     def broadcast(
         self, data: T, metadata: Mapping[str, Any] | None = None
     ) -> Coroutine[Any, Any, int]:
-        """Deliver *data* to every subscriber, whatever its patterns; same as ``publish(data)``."""
-        return self.publish(data, None, metadata)
+        """Deliver *data* to every subscriber, whatever its patterns: ``publish(data)``, but
+        on a typed channel too (whose ``publish(data)`` names the message after its class).
+
+        A typed channel still refuses what is not an instance of its type; over a server,
+        its receivers rebuild a broadcast payload into the type itself (a message without
+        a topic names no subclass).
+        """
+        if self._type is None:
+            return self.publish(data, None, metadata)
+        if self._closed:
+            raise ChannelClosedError(f"cannot publish to {self!r}: it is closed")
+        self._check_data(data)
+        return self._link.send(None, data, freeze_metadata(metadata))
+
+    def _topic_of(self, data: object) -> str:
+        """The topic of a typed channel's payload published without one: the event name
+        of its class, found once per class."""
+        kind = data.__class__
+        try:
+            return self._names[kind]
+        except KeyError:
+            name = self._names[kind] = event_name(kind)
+            return name
 
     # -- closing -----------------------------------------------------------------------
 
@@ -467,7 +592,7 @@ class Channel(ChannelCore[T]):
 
     async def __aexit__(
         self,
-        exc_type: type[BaseException] | None,
+        exc_type: builtins.type[BaseException] | None,
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:

@@ -81,10 +81,12 @@ class ChannelCore(Generic[T]):
         # topic (None: broadcast) -> the subscribers it reaches, in subscription order
         self._routes: dict[str | None, tuple[Subscriber[T], ...]] = {}
 
-    def _port(self) -> ChannelAdapter:
-        """This channel as its backend sees it: the delivery methods below, bound."""
+    def _port(self, payload_type: type[Any] | None) -> ChannelAdapter:
+        """This channel as its backend sees it: the delivery methods below, bound, and the
+        class of its payloads (a typed channel's)."""
         return ChannelAdapter(
             self._name,
+            payload_type=payload_type,
             deliver=self._deliver,
             deliver_to=self._deliver_to,
             admit=self._admit,

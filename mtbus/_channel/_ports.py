@@ -26,12 +26,13 @@ class ChannelAdapter:
     channel's class.
     """
 
-    __slots__ = ("_admit", "_deliver_to", "_report", "_route", "deliver", "name")
+    __slots__ = ("_admit", "_deliver_to", "_report", "_route", "deliver", "name", "payload_type")
 
     def __init__(
         self,
         name: str,
         *,
+        payload_type: type[Any] | None,
         deliver: Deliver,
         deliver_to: Callable[[Subscriber[Any], Message[Any]], Coroutine[Any, Any, int]],
         admit: Callable[[Subscriber[Any]], None],
@@ -39,6 +40,7 @@ class ChannelAdapter:
         report: Callable[[ChannelError], None],
     ) -> None:
         self.name = name
+        self.payload_type = payload_type
         self.deliver = deliver
         self._deliver_to = deliver_to
         self._admit = admit

@@ -53,7 +53,8 @@ class Publisher(Generic[T]):
     as it is.
 
     :param channel: the channel to publish to
-    :param default_topic: the topic used when a call gives none; ``None`` broadcasts
+    :param default_topic: the topic used when a call gives none; ``None`` broadcasts (on a
+        typed channel: names each message after its payload's class)
     :param batch_size: how many messages a batch holds before it is published
     :param flush_interval: the longest a queued message waits, in seconds
     """
@@ -195,7 +196,7 @@ class Publisher(Generic[T]):
 
         :raises RuntimeError: outside ``async with publisher:``
         :raises TypeError, ValueError: if *topic* is not a valid name or *metadata* not a
-            mapping
+            mapping, or a typed channel's *data* is not an instance of its type
         """
         if self._flushing is None:
             raise RuntimeError(
@@ -209,6 +210,7 @@ class Publisher(Generic[T]):
         self, data: T, topic: str | None, metadata: Mapping[str, Any] | None
     ) -> Message[T]:
         """The message to publish later: checked now, with the default topic filled in."""
+        self._channel._check_data(data)
         if topic is None:
             topic = self._default_topic
         else:

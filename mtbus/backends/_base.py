@@ -102,6 +102,17 @@ class ChannelPort(Protocol):
         ...
 
     @property
+    def payload_type(self) -> type[Any] | None:
+        """The class of the channel's payloads (a typed channel's ``type``), or ``None``.
+
+        Every payload a typed channel publishes is an instance of it (or of a subclass),
+        and its subscribers expect instances back: a backend that carries payloads as
+        plain values rebuilds them (the Redis backend does it with ``TypedPayloads``, in
+        ``_codecs``); one that hands the objects over, as memory does, has nothing to do.
+        """
+        ...
+
+    @property
     def deliver(self) -> Deliver:
         """Queue a record for every matching local subscriber (the shared fan-out)."""
         ...

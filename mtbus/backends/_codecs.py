@@ -1,4 +1,10 @@
-"""How a backend that leaves the process turns payloads into bytes and back."""
+"""How a backend that leaves the process turns payloads into bytes and back.
+
+The safe codecs carry plain values (what JSON has, and ``bytes`` for MessagePack), and
+dataclass, attrs and msgspec instances and pydantic models as maps of their fields, so any
+receiver, in any language, can read them. A typed channel's receivers get instances back:
+:class:`TypedPayloads` rebuilds them from the decoded maps, whatever codec carried them.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,14 @@ import json
 import pickle
 import warnings
 from contextlib import suppress
-from typing import Any, Protocol
+from dataclasses import is_dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .._core._typed import class_named, plain_fields, pydantic_model
+from ._streams import TOPICS_REMEMBERED
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class UnsafeCodecWarning(UserWarning):
@@ -41,8 +54,10 @@ class Codec(Protocol):
 class JsonCodec:
     """JSON (UTF-8, compact): readable with ``redis-cli``, and by programs in any language.
 
-    Tuples arrive as lists, and only ``dict``/``list``/``str``/numbers/``bool``/``None``
-    can be sent; anything else is refused at publish time.
+    Carries ``dict``/``list``/``str``/numbers/``bool``/``None``, and dataclass, attrs and
+    msgspec instances and pydantic models as objects of their fields, at any depth;
+    anything else is refused at publish time. Tuples arrive as lists, and the instances as
+    dicts (a typed channel rebuilds them).
     """
 
     name = "json"
@@ -50,8 +65,10 @@ class JsonCodec:
 
     def __init__(self) -> None:
         # Built once: json.dumps with options builds a new encoder on every call.
+        # plain_fields is called only for what JSON has no type for: plain values cost
+        # nothing more.
         self._encode = json.JSONEncoder(
-            ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=plain_fields
         ).encode
         self._decode = json.JSONDecoder().decode
 
@@ -70,8 +87,9 @@ class JsonCodec:
 class MsgpackCodec:
     """MessagePack: compact, binary, carries ``bytes``; needs ``pip install 'mtbus[msgpack]'``.
 
-    Only what every receiver can decode is sent: map keys must be ``str`` or ``bytes``
-    (MessagePack's decoder refuses others), anything else is refused at publish time.
+    Carries what :class:`JsonCodec` does, and ``bytes``. Only what every receiver can
+    decode is sent: map keys must be ``str`` or ``bytes`` (MessagePack's decoder refuses
+    others), anything else is refused at publish time.
     """
 
     name = "msgpack"
@@ -98,7 +116,7 @@ class MsgpackCodec:
             ``str`` or ``bytes``, named with where it is), or *value* holds what
             MessagePack cannot carry
         """
-        packed: bytes = self._packb(value)
+        packed: bytes = self._packb(value, default=plain_fields)
         # Decoding it again as receivers will is the exact test, and in C it costs less than
         # walking the value in Python; only a failure walks it, to name the key. raw=True
         # skips decoding the strings (packb wrote valid UTF-8), so it refuses the same keys
@@ -129,6 +147,9 @@ def _undecodable(value: Any, error: Exception) -> str:
                 pending.append((inner, f"{where}[{key!r}]"))
         elif isinstance(item, list | tuple):
             pending.extend((inner, f"{where}[{index}]") for index, inner in enumerate(item))
+        else:
+            with suppress(TypeError):  # a dataclass, say: its fields are a map
+                pending.append((plain_fields(item), where))
     return f"{value!r:.80} would not decode: {error}"
 
 
@@ -174,3 +195,100 @@ def safe_codecs() -> dict[str, Codec]:
     with suppress(ModuleNotFoundError):
         codecs["msgpack"] = MsgpackCodec()
     return codecs
+
+
+class TypedPayloads:
+    """Rebuilds a typed channel's payloads from the plain values its codec decoded.
+
+    A message becomes an instance of the class among *base* and its subclasses whose event
+    name is the message's topic (see :func:`~mtbus.event_name`), else of *base* itself: the
+    class is found once per topic. Dataclasses, attrs classes and msgspec ``Struct`` types
+    are rebuilt by ``msgspec.convert`` (nested ones too, every field's type checked, unknown
+    fields ignored); pydantic models by their ``model_validate``, nested in a dataclass too.
+
+    Called with ``(topic, value)``; raises :exc:`ValueError` naming the class when *value*
+    is not one of its instances' fields (a backend counts the message as undecodable).
+
+    :param base: the channel's type
+    :raises TypeError: if *base* is not one of the kinds above
+    :raises ModuleNotFoundError: if *base* needs msgspec (it is no pydantic model) and it
+        is not installed
+    """
+
+    __slots__ = ("_base", "_by_class", "_by_topic")
+
+    def __init__(self, base: type[Any]) -> None:
+        self._base = base
+        self._by_class: dict[type[Any], Callable[[Any], Any]] = {base: _rebuilder(base)}
+        self._by_topic: dict[str | None, Callable[[Any], Any]] = {}
+
+    def __repr__(self) -> str:
+        return f"TypedPayloads({self._base.__qualname__})"
+
+    def __call__(self, topic: str | None, value: Any) -> Any:
+        """An instance of the class *topic* names (or the base class) made of *value*."""
+        try:
+            rebuild = self._by_topic[topic]
+        except KeyError:
+            rebuild = self._find(topic)
+        return rebuild(value)
+
+    def _find(self, topic: str | None) -> Callable[[Any], Any]:
+        found = None if topic is None else class_named(self._base, topic)
+        kind = self._base if found is None else found
+        rebuild = self._by_class.get(kind)
+        if rebuild is None:
+            try:
+                rebuild = self._by_class[kind] = _rebuilder(kind)
+            except (TypeError, ModuleNotFoundError):  # a subclass of another make: the base
+                rebuild = self._by_class[self._base]
+        by_topic = self._by_topic
+        if len(by_topic) >= TOPICS_REMEMBERED:  # topics come from the stream: bounded
+            by_topic.clear()
+        by_topic[topic] = rebuild
+        return rebuild
+
+
+def _rebuilder(kind: type[Any]) -> Callable[[Any], Any]:
+    """How to make an instance of *kind* of the plain values of its fields."""
+    name = kind.__qualname__
+    if pydantic_model(kind):
+        validate = kind.model_validate
+
+        def rebuild_model(value: Any) -> Any:
+            try:
+                return validate(value)
+            except Exception as error:  # a ValidationError, or a validator's own
+                raise ValueError(f"payload is not a valid {name}: {error}") from error
+
+        return rebuild_model
+    if not (
+        is_dataclass(kind) or hasattr(kind, "__attrs_attrs__") or hasattr(kind, "__struct_fields__")
+    ):
+        raise TypeError(
+            f"{name} cannot be rebuilt from a message: a typed channel over a server carries "
+            f"a dataclass, an attrs class, a pydantic model or a msgspec Struct"
+        )
+    try:
+        import msgspec
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(
+            f"a typed channel over a server needs the msgspec package to rebuild {name} "
+            f"from its messages. Install it with: pip install 'mtbus[msgspec]'"
+        ) from error
+    convert = msgspec.convert
+
+    def rebuild(value: Any) -> Any:
+        try:
+            return convert(value, kind, dec_hook=_nested_model)
+        except Exception as error:  # a ValidationError, or a nested model's, or __post_init__'s
+            raise ValueError(f"payload is not a valid {name}: {error}") from error
+
+    return rebuild
+
+
+def _nested_model(kind: type[Any], value: Any) -> Any:
+    """msgspec's hook for the types it does not know: pydantic models (in a dataclass, say)."""
+    if pydantic_model(kind):
+        return kind.model_validate(value)
+    raise NotImplementedError(f"cannot rebuild a {kind.__qualname__}")

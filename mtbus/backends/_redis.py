@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -29,7 +30,7 @@ from .._core._checks import check_count, check_metadata, check_seconds
 from .._core._exceptions import ChannelError, MessageDecodeError
 from .._core._message import NO_METADATA, Message, new_message
 from .._core._topics import validate_name
-from ._codecs import Codec, JsonCodec, safe_codecs
+from ._codecs import Codec, JsonCodec, TypedPayloads, safe_codecs
 from ._connections import RedisClient
 from ._redis_link import RedisLink
 from ._resp import RedisAddress, ReplyError, pack, require_hiredis
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from ._base import ChannelPort, Link
+    from ._streams import Decode
 
 _logger = logging.getLogger("mtbus")
 
@@ -151,7 +153,22 @@ class RedisBackend:
         return f"{self._key_prefix}{{{channel}}}"
 
     def connect(self, channel: ChannelPort) -> Link:
-        """Attach a channel; nothing touches the network before ``async with channel:``."""
+        """Attach a channel; nothing touches the network before ``async with channel:``.
+
+        A typed channel's receivers rebuild its payloads into instances of its type (or of
+        the subclass whose event name is the message's topic); one that does not rebuild
+        counts as undecodable.
+
+        :raises TypeError: if the channel's type is no dataclass, attrs class, pydantic
+            model or msgspec Struct
+        :raises ModuleNotFoundError: if rebuilding it needs msgspec (all but pydantic
+            models do) and msgspec is not installed
+        """
+        payload_type = channel.payload_type
+        if payload_type is None:
+            decode: Decode = self._decode
+        else:
+            decode = partial(self._decode, typed=TypedPayloads(payload_type))
         return RedisLink(
             channel,
             key=self.key(channel.name),
@@ -160,7 +177,7 @@ class RedisBackend:
             url=self.url,
             reason=self._reason,
             append=self._append,
-            decode=self._decode,
+            decode=decode,
             report=self._report,
             claim_idle=self._claim_idle,
         )
@@ -255,9 +272,10 @@ class RedisBackend:
         return pack("XADD", key, "MAXLEN", "~", self._maxlen, "*", *fields)
 
     def _decode(
-        self, channel: str, entry_id: str, flat: list[bytes]
+        self, channel: str, entry_id: str, flat: list[bytes], typed: TypedPayloads | None = None
     ) -> Message[Any] | MessageDecodeError:
-        """The message a stream entry carries, or why it cannot be had."""
+        """The message a stream entry carries (its payload rebuilt by *typed*, for a typed
+        channel), or why it cannot be had."""
         fields = _fields(flat)
         try:
             codec_name = fields[b"c"].decode()
@@ -293,6 +311,11 @@ class RedisBackend:
             frozen = MappingProxyType(metadata)
         else:
             return MessageDecodeError(channel, entry_id, f"metadata is not a mapping: {metadata!r}")
+        if typed is not None:
+            try:
+                data = typed(topic, data)
+            except Exception as error:  # what the class's own validation raises
+                return MessageDecodeError(channel, entry_id, str(error))
         return new_message((data, topic, frozen, entry_id))
 
     def _checked_topic(self, raw: bytes) -> str:
