@@ -15,7 +15,16 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mtbus"
 
 #: Each sub-package's floor. A module imports its own sub-package or lower floors only;
 #: two sub-packages on one floor (``_emitter`` and ``backends``) import neither each other.
-FLOORS = {"_core": 1, "_emitter": 2, "backends": 2, "_channel": 3, "_cli": 4, "testing": 4}
+#: ``starlette`` is a module (mtbus.starlette, the web integration), on the top floor too.
+FLOORS = {
+    "_core": 1,
+    "_emitter": 2,
+    "backends": 2,
+    "_channel": 3,
+    "_cli": 4,
+    "testing": 4,
+    "starlette": 4,
+}
 #: ``mtbus/__init__.py`` and ``__main__.py``: the face, above everything.
 TOP = 5
 

@@ -79,7 +79,7 @@ async def test_emit_rejects_bad_names_before_running_anything(
 
 async def test_emit_rejects_metadata_that_is_not_a_mapping() -> None:
     with pytest.raises(TypeError, match=re.escape("metadata must be a mapping, not list: [1]")):
-        await EventEmitter().emit("x", metadata=[1])  # type: ignore[arg-type]
+        await EventEmitter().emit("x", metadata=[1])  # type: ignore[call-overload]
 
 
 @pytest.mark.parametrize(
