@@ -2,16 +2,18 @@
 
 - ``GET /`` is the page: a list that grows as orders arrive (the browser's ``EventSource``
   reads ``GET /orders/stream``), and a form that places one;
-- ``POST /orders`` places an order: it answers ``201`` at once, and the ``order.placed``
-  event is emitted after the response has been sent (a background task); the emitter's
-  handler publishes the order to the ``orders`` channel;
+- ``POST /orders`` places an order: it answers ``201`` at once, and the order, an
+  :class:`OrderPlaced` event (a pydantic model: its event name is ``order.placed``), is
+  emitted after the response has been sent (a background task); the emitter's handler
+  publishes it to the ``orders`` channel, a typed one;
 - ``GET /orders/stream`` streams that channel's ``order.#`` messages as server-sent events
   (:class:`mtbus.starlette.EventSourceResponse`).
 
 The emitter and the channel belong to the app's lifespan (``async with``), and routes reach
 them through a FastAPI dependency. In memory by default; give it a Redis URL (``--redis`` or
 ``$MTBUS_REDIS_URL``) and every process serving the board, or publishing to its channel,
-shares the orders: another process's ``mtbus publish`` shows on the page too.
+shares the orders: another process's ``mtbus publish`` shows on the page too (its JSON is
+rebuilt into an :class:`OrderPlaced` by the typed channel, and refused if it is not one).
 
     python examples/order_board.py serve [--port 8000] [--redis redis://localhost:6379/0]
     # then open http://127.0.0.1:8000, and from another shell (over Redis):
@@ -41,7 +43,6 @@ import uvicorn
 from fastapi import BackgroundTasks, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
-from typing_extensions import TypedDict  # pydantic reads typing's own only from Python 3.12
 
 from mtbus import Channel, Event, EventEmitter
 from mtbus.backends import MemoryBackend, RedisBackend
@@ -51,8 +52,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 
 
-class Order(TypedDict):
-    """What the channel carries (JSON over Redis: a dict of plain values)."""
+class OrderPlaced(BaseModel):
+    """The event of a placed order, and what the channel carries (JSON over Redis)."""
 
     id: int
     item: str
@@ -72,7 +73,7 @@ class Board:
     """What the lifespan owns: one per app, reached from routes through :func:`board`."""
 
     emitter: EventEmitter
-    orders: Channel[Order]
+    orders: Channel[OrderPlaced]
     ids: Iterator[int]
 
 
@@ -85,13 +86,13 @@ def create_app(redis_url: str | None = None, channel: str = "orders") -> FastAPI
         # The channel outside the emitter: at shutdown, the emits still running finish
         # (and publish) before the channel closes, which ends the event streams.
         async with (
-            Channel[Order](channel, backend=backend) as orders,
+            Channel(channel, type=OrderPlaced, backend=backend) as orders,
             EventEmitter() as emitter,
         ):
 
-            @emitter.on("order.placed")
-            async def show(event: Event[Order]) -> None:
-                await orders.publish(event.data, topic=event.name)
+            @emitter.on(OrderPlaced)
+            async def show(event: Event[OrderPlaced]) -> None:
+                await orders.publish(event.data)  # topic: the class's event name
 
             yield {"board": Board(emitter, orders, count(1))}
 
@@ -115,10 +116,10 @@ async def page() -> str:
     return PAGE
 
 
-async def place_order(new: NewOrder, board: BoardDep, background: BackgroundTasks) -> Order:
-    order = Order(id=next(board.ids), item=new.item, quantity=new.quantity, source="web")
+async def place_order(new: NewOrder, board: BoardDep, background: BackgroundTasks) -> OrderPlaced:
+    order = OrderPlaced(id=next(board.ids), item=new.item, quantity=new.quantity, source="web")
     # Emitted once the 201 is sent: the client does not wait for the handlers.
-    background.add_task(board.emitter.emit, "order.placed", order)
+    background.add_task(board.emitter.emit, order)
     return order
 
 

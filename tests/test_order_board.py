@@ -103,7 +103,7 @@ async def test_a_bad_order_is_refused_and_not_shown() -> None:
         placed = await served.client.post("/orders", json={"item": "nut", "quantity": 1})
         assert placed.status_code == 201
         with anyio.fail_after(5):
-            assert (await subscriber.receive()).data["item"] == "nut"  # the first one shown
+            assert (await subscriber.receive()).data.item == "nut"  # the first one shown
 
 
 async def test_a_client_going_away_unsubscribes_its_stream() -> None:
