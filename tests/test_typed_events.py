@@ -237,6 +237,25 @@ async def test_queries_take_a_class_for_the_handlers_registered_on_it() -> None:
     assert emitter.listeners("order.placed") == [on_name]
 
 
+async def test_off_with_a_class_removes_only_the_registration_on_the_class() -> None:
+    emitter = EventEmitter()
+    calls: list[str] = []
+
+    def record(event: Event[Any]) -> None:
+        calls.append(event.name)
+
+    emitter.on(OrderPlaced, record)
+    emitter.on("order.placed", record)
+    emitter.on(OrderPlaced, record)
+    assert emitter.off(OrderPlaced, record)
+    assert emitter.off(OrderPlaced, record)
+    assert not emitter.off(OrderPlaced, record)
+    await emitter.emit(OrderPlaced(1))
+    assert calls == ["order.placed"]  # the registration by name is left
+    assert emitter.off("order.placed", record)
+    assert emitter.listener_count() == 0
+
+
 async def test_the_event_of_a_typed_emit_compares_as_any_event() -> None:
     emitter = EventEmitter()
     event = await emitter.emit(OrderPlaced(1), metadata={"source": "test"})

@@ -366,9 +366,9 @@ class EventEmitter(Composition, Batching, SyncCalls):
             an event class
         :raises ValueError: if *name* is not a valid name or pattern
         """
-        key, _ = _key_of(name)
+        key, event_type = _key_of(name)
         check_callable(handler, "handler", None)
-        listener = self._registry.find(key, handler)
+        listener = self._registry.find(key, handler, event_type)
         if listener is None:
             return False
         self._registry.discard(listener)

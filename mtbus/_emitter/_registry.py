@@ -134,10 +134,13 @@ class Registry:
             self._matcher.remove(listener.key, listener.key)
         self._forget_plans(listener.key, (listener.event_type,))
 
-    def find(self, key: str, handler: Callable[..., Any]) -> Listener | None:
-        """The most recent registration of *handler* under *key*, if any."""
+    def find(
+        self, key: str, handler: Callable[..., Any], event_type: type[Any] | None = None
+    ) -> Listener | None:
+        """The most recent registration of *handler* under *key* (on *event_type*, if
+        given), if any."""
         for listener in reversed(self._by_key.get(key, ())):
-            if listener.handler == handler:
+            if listener.handler == handler and event_type in (None, listener.event_type):
                 return listener
         return None
 
