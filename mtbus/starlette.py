@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import math
 import re
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from ._channel._channel import Channel
 from ._core._checks import (
+    check_bool,
     check_buffer_size,
     check_callable,
     check_instance,
@@ -29,7 +31,7 @@ from ._core._checks import (
     check_seconds,
     check_topics,
 )
-from ._core._exceptions import ChannelClosedError
+from ._core._exceptions import ChannelClosedError, ChannelError
 from ._core._typed import as_plain
 
 try:
@@ -56,6 +58,9 @@ __all__ = ("EventSourceResponse",)
 #: What a heartbeat sends: an SSE comment line, which every client ignores.
 HEARTBEAT = b": heartbeat\n\n"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+#: What a message ID looks like over Redis (a stream entry's ID): the only ``Last-Event-ID``
+#: worth resuming from.
+_MESSAGE_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 
 class EventSourceResponse(Response):
@@ -72,6 +77,14 @@ class EventSourceResponse(Response):
     ``source.addEventListener("order.placed", ...)`` (a broadcast comes to ``onmessage``).
     The data is the message's payload as JSON: dataclasses, pydantic models, named tuples
     and the like become JSON objects and arrays first.
+
+    A browser that lost the stream reconnects by itself, sending the ``id`` of the last
+    event it received as ``Last-Event-ID``: with *resume*, over a backend that keeps
+    messages (Redis), the new stream starts with what was published after that message
+    (``subscribe(since=...)``), so a dropped connection loses nothing that is still kept;
+    what was trimmed meanwhile is reported as a gap on the server, as for any reader.
+    Messages in memory have no ``id``, so there the stream goes on from what is published
+    next.
 
     It ends, and the subscriber is unsubscribed, whichever comes first:
 
@@ -95,6 +108,8 @@ class EventSourceResponse(Response):
         sends none
     :param retry: tells the browser to wait this many seconds before reconnecting after
         the stream ends (``None``: the browser's default, about 3 s)
+    :param resume: start a reconnecting client's stream after the message its
+        ``Last-Event-ID`` names, where the channel's backend keeps messages
     :param encode: turns a payload into the text of its ``data:`` field (default: JSON);
         line breaks in what it returns become several ``data:`` lines, which the browser
         joins back with ``"\\n"``
@@ -126,6 +141,7 @@ class EventSourceResponse(Response):
         *,
         heartbeat: float | None = 15.0,
         retry: float | None = None,
+        resume: bool = True,
         encode: Callable[[Any], str] | None = None,
         buffer_size: int | None = None,
         overflow: Overflow | None = None,
@@ -141,6 +157,8 @@ class EventSourceResponse(Response):
         if retry is not None:
             check_seconds(retry, "retry")
         self._retry = retry
+        check_bool(resume, "resume")
+        self._resume = resume
         if encode is not None:
             check_callable(encode, "encode")
         self._encode: Callable[[Any], str] = to_json if encode is None else encode
@@ -175,10 +193,9 @@ class EventSourceResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Subscribe, stream until the client or the channel goes, unsubscribe; then run
         the background task, if any (not after a write failed: the client is gone)."""
+        since = _last_event_id(scope) if self._resume else None
         try:
-            subscriber = await self.channel.subscribe(
-                self.topics, buffer_size=self._buffer_size, overflow=self._overflow
-            )
+            subscriber = await self._subscribe(since)
         except ChannelClosedError:
             subscriber = None
         failure: Exception | None = None
@@ -199,6 +216,23 @@ class EventSourceResponse(Response):
             raise failure
         if self.background is not None:
             await self.background()
+
+    async def _subscribe(self, since: str | None) -> Subscriber[Any]:
+        """Subscribe, after the message *since* names if the backend keeps messages."""
+        subscribe = partial(
+            self.channel.subscribe,
+            self.topics,
+            buffer_size=self._buffer_size,
+            overflow=self._overflow,
+        )
+        if since is not None:
+            try:
+                return await subscribe(since=since)
+            except ChannelClosedError:
+                raise
+            except ChannelError:  # a backend that keeps nothing (memory): from now on
+                pass
+        return await subscribe()
 
     async def _stream(self, send: Send, subscriber: Subscriber[Any] | None) -> None:
         await send(
@@ -226,6 +260,15 @@ def to_json(data: object) -> str:
     :raises ValueError: if it holds ``NaN`` or an infinity, or refers to itself
     """
     return json.dumps(as_plain(data), separators=(",", ":"), allow_nan=False)
+
+
+def _last_event_id(scope: Scope) -> str | None:
+    """The ``Last-Event-ID`` a reconnecting client sent, if it names a message."""
+    for name, value in scope.get("headers", ()):
+        if name == b"last-event-id":
+            text = value.decode("latin-1").strip()
+            return text if _MESSAGE_ID.fullmatch(text) else None
+    return None
 
 
 async def _send_body(send: Send, chunk: bytes) -> None:

@@ -181,6 +181,49 @@ async def test_a_message_with_an_id_gives_the_event_its_id() -> None:
     assert response.frame(message) == b'id: 1700000000000-0\nevent: user.login\ndata: "hi"\n\n'
 
 
+async def test_a_reconnecting_client_resumes_after_its_last_event_id(
+    redis_url: str, channel_name: str
+) -> None:
+    """Over Redis, ``Last-Event-ID`` picks the stream up after that message: nothing that
+    Redis still keeps is lost to a dropped connection."""
+    from mtbus.backends import RedisBackend
+
+    async with Channel[int](channel_name, backend=RedisBackend(redis_url)) as numbers:
+        async with await numbers.subscribe() as reader:
+            for number in (1, 2, 3):
+                await numbers.publish(number, topic="n.made")
+            ids = [(await reader.receive()).id for _ in range(3)]
+        assert all(ids)
+        exchange = Exchange()
+        exchange.scope["headers"].append((b"last-event-id", str(ids[0]).encode()))
+        async with anyio.create_task_group() as group:
+            exchange.start(group, EventSourceResponse(numbers, "n.*", heartbeat=None))
+            await exchange.start_message()
+            assert await exchange.chunk() == f"id: {ids[1]}\nevent: n.made\ndata: 2\n\n".encode()
+            assert await exchange.chunk() == f"id: {ids[2]}\nevent: n.made\ndata: 3\n\n".encode()
+            await numbers.publish(4, topic="n.made")  # then what is published from now on
+            assert (await exchange.chunk()).endswith(b"event: n.made\ndata: 4\n\n")
+            await exchange.disconnect()
+        assert numbers.subscriber_count == 0
+
+
+@pytest.mark.parametrize("last_event_id", [b"1700000000000-0", b"not an id", b""])
+async def test_a_last_event_id_that_cannot_resume_streams_what_comes_next(
+    orders: Channel[dict[str, Any]], last_event_id: bytes
+) -> None:
+    """In memory (which keeps nothing), or naming no message: the stream starts now."""
+    exchange = Exchange()
+    exchange.scope["headers"].append((b"last-event-id", last_event_id))
+    async with anyio.create_task_group() as group:
+        exchange.start(group, EventSourceResponse(orders, heartbeat=None))
+        await exchange.start_message()
+        assert orders.subscriber_count == 1
+        await orders.publish({"id": 5}, topic="order.placed")
+        assert await exchange.chunk() == b'event: order.placed\ndata: {"id":5}\n\n'
+        await exchange.disconnect()
+    assert orders.subscriber_count == 0
+
+
 async def test_a_response_built_but_never_sent_subscribes_nothing(
     orders: Channel[dict[str, Any]],
 ) -> None:
