@@ -18,7 +18,7 @@ import pydantic
 import pytest
 from receiving import receive
 
-from mtbus import Channel, ChannelError, MessageDecodeError, Publisher
+from mtbus import Channel, ChannelError, EventEmitter, MessageDecodeError, Publisher
 from mtbus.backends import MemoryBackend, RedisBackend
 
 if TYPE_CHECKING:
@@ -391,3 +391,26 @@ async def test_a_typed_channel_over_redis_must_be_entered(redis_url: str) -> Non
     channel = Channel("orders", type=OrderPlaced, backend=RedisBackend(redis_url))
     with pytest.raises(ChannelError, match=r"a channel over Redis must be opened first"):
         await channel.publish(OrderPlaced(1, 1.0))
+
+
+async def test_typed_events_cross_a_channel_and_stay_typed(
+    backend: MemoryBackend | RedisBackend, channel_name: str
+) -> None:
+    """One emitter's typed events, published on a typed channel, emitted again as they
+    arrive in another emitter (another process's, over Redis): its handler on the base
+    class receives the subclass's instance, under the subclass's event name."""
+    sending, receiving = EventEmitter(), EventEmitter()
+    seen: list[tuple[str, OrderPlaced]] = []
+    receiving.on(OrderPlaced, lambda event: seen.append((event.name, event.data)))
+    async with (
+        Channel(channel_name, type=OrderPlaced, backend=backend) as outbox,
+        Channel(channel_name, type=OrderPlaced, backend=backend) as inbox,
+    ):
+        sending.on(OrderPlaced, lambda event: outbox.publish(event.data))
+        subscriber = await (inbox if isinstance(backend, RedisBackend) else outbox).subscribe()
+        await sending.emit(ExpressOrderPlaced(order_id=7, total=12.5, courier="van"))
+        with anyio.fail_after(10):
+            message = await subscriber.receive()
+        await receiving.emit(message.data)
+    assert seen == [("express.order.placed", ExpressOrderPlaced(7, 12.5, courier="van"))]
+    assert type(seen[0][1]) is ExpressOrderPlaced
