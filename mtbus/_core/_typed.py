@@ -76,6 +76,30 @@ def check_event_class(event_type: object) -> None:
         )
 
 
+def check_event_instance(value: object) -> None:
+    """Refuse, for a typed emit, what is no instance of an event class.
+
+    :raises TypeError: if *value* is a class (not an instance of it), or an instance of a
+        built-in type (not a ``str``: an event name must be one)
+    """
+    if isinstance(value, type):
+        name = value.__qualname__
+        raise TypeError(f"emit({name}) is given the class itself: emit an instance, {name}(...)")
+    if type(value).__module__ == "builtins":
+        raise TypeError(
+            f"event name must be a str or an instance of an event class, "
+            f"not {type(value).__name__}: {value!r:.80}"
+        )
+
+
+def data_with_instance(instance: object, data: object) -> TypeError:
+    """What an emit of an event class's instance says when it is given data as well."""
+    return TypeError(
+        f"an emit of a {type(instance).__qualname__} instance takes no data (the instance "
+        f"is the event's data), got data={data!r:.80}"
+    )
+
+
 def derived_name(class_name: str) -> str:
     """The event name derived from a class name (see the module's doc).
 

@@ -10,6 +10,7 @@ from .._core._checks import check_bool
 from .._core._event import Event
 from .._core._exceptions import EventEmitError, EventHandlerError
 from .._core._topics import TopicMatcher, validate_pattern
+from ._concurrent import dispatch_levels
 from ._dispatch import EmitterCore
 from ._listener import batch_event
 from ._registry import run_order
@@ -295,7 +296,9 @@ async def _dispatch_unbatched(
 ) -> None:
     if emitter._concurrent if concurrent is None else concurrent:
         levels = (tuple(each for each in level if not each.batched) for level in plan.levels)
-        await emitter._dispatch_levels(event, tuple(level for level in levels if level), True)
+        await dispatch_levels(
+            emitter._dispatch, event, tuple(level for level in levels if level), True
+        )
     else:
         listeners = tuple(each for each in plan.listeners if not each.batched)
         await emitter._dispatch(event, listeners, True)

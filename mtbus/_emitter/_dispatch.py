@@ -26,7 +26,6 @@ from inspect import isawaitable
 from types import GeneratorType, MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-import anyio
 from anyio.lowlevel import checkpoint
 
 from .._core._checks import check_bool, check_metadata
@@ -34,7 +33,8 @@ from .._core._event import Event, HandlerResult
 from .._core._exceptions import DownstreamErrors, EventEmitError, EventHandlerError
 from .._core._pacing import CHECKPOINT_INTERVAL
 from .._core._topics import validate_name
-from .._core._typed import event_name
+from .._core._typed import check_event_instance, data_with_instance, event_name
+from ._concurrent import dispatch_levels
 from ._listener import describe
 from ._registry import Registry
 from ._scopes import hold
@@ -204,7 +204,7 @@ class EmitterCore:
                 await self._pace()
                 return await self._emit_gated(name, data, metadata, concurrent, strict)
             if data is not None:
-                raise _data_with_instance(name, data)
+                raise data_with_instance(name, data)
             data = name
             name = plan.name
         # _pace() inlined: a call would cost more than the countdown itself.
@@ -225,7 +225,7 @@ class EmitterCore:
         if concurrent is not None or strict is not None:
             return await self._dispatch_plan(event, plan, concurrent, strict)
         if self._concurrent:
-            return await self._dispatch_levels(event, plan.levels, self._strict)
+            return await dispatch_levels(self._dispatch, event, plan.levels, self._strict)
         if not plan.unguarded:
             return await self._dispatch(event, plan.listeners, None)
         # The common case, run here so an emit is one coroutine: no listener has a
@@ -280,7 +280,7 @@ class EmitterCore:
     ) -> Coroutine[Any, Any, Event[Any]]:
         """Dispatch *event* along *plan*: its levels together, or its listeners in turn."""
         if concurrent:
-            return self._dispatch_levels(event, plan.levels, strict, record)
+            return dispatch_levels(self._dispatch, event, plan.levels, strict, record)
         return self._dispatch(event, plan.listeners, strict, record=record)
 
     def _admit(self, listener: Listener, event: Event[Any]) -> bool:
@@ -368,61 +368,6 @@ class EmitterCore:
         errors.append(error)
         await self._report(event, error, listener)
 
-    async def _dispatch_levels(
-        self,
-        event: Event[Any],
-        levels: tuple[tuple[Listener, ...], ...],
-        strict: bool,
-        record: Recorder | None = None,
-    ) -> Event[Any]:
-        """Run each level's listeners together in a task group, and the levels in order.
-
-        What a handler raises that is not an :exc:`Exception` leaves this as itself, as it
-        would from sequential dispatch, not in an exception group.
-        """
-        errors: list[Exception] = []
-        #: What a handler raised that must leave emit as itself (KeyboardInterrupt,
-        #: SystemExit, a WrongThreadError): caught in its task, which cancels its level,
-        #: and raised by this task (asyncio would also re-raise KeyboardInterrupt and
-        #: SystemExit from the event loop if they left the task).
-        escaping: list[BaseException] = []
-        level_scope: anyio.CancelScope | None = None
-
-        async def run_one(listener: Listener) -> None:
-            # Started together, so a sibling stopping propagation does not skip this one.
-            try:
-                await self._dispatch(event, (listener,), True, stoppable=False, record=record)
-            except EventHandlerError as failure:
-                errors.extend(failure.errors)
-            except anyio.get_cancelled_exc_class():
-                raise
-            except BaseException as error:
-                escaping.append(error)
-                if level_scope is not None:
-                    level_scope.cancel()
-
-        for level in levels:
-            if not event.propagate and not level[0].monitor:
-                continue
-            if len(level) == 1:  # no task: whatever it raises leaves as itself
-                try:
-                    await self._dispatch(event, level, True, stoppable=False, record=record)
-                except EventHandlerError as failure:
-                    errors.extend(failure.errors)
-                continue
-            try:
-                async with anyio.create_task_group() as group:
-                    level_scope = group.cancel_scope
-                    for listener in level:
-                        group.start_soon(run_one, listener)
-            finally:
-                level_scope = None
-                if escaping:
-                    raise escaping[0]
-        if strict and errors:
-            raise EventHandlerError(event, tuple(errors))
-        return event
-
     def _emit_gated(
         self,
         name: Any,
@@ -452,8 +397,8 @@ class EmitterCore:
             name = str.__str__(name)  # a str subclass's (an enum member's) own str
         else:  # a typed emit: the instance is the data
             if data is not None:
-                raise _data_with_instance(name, data)
-            _check_instance(name)
+                raise data_with_instance(name, data)
+            check_event_instance(name)
             data = name
             event_type = name.__class__  # as emit reads it
             name = event_name(event_type)
@@ -628,30 +573,6 @@ def _awaitable(value: object) -> bool:
 class WrongThreadError(RuntimeError):
     """Raised by a listener that an emit made in another thread than the event loop's
     reached (``wait_for``'s): it leaves that emit rather than counting as a handler failure."""
-
-
-def _data_with_instance(instance: object, data: object) -> TypeError:
-    """What an emit of an event class's instance says when it is given data as well."""
-    return TypeError(
-        f"an emit of a {type(instance).__qualname__} instance takes no data (the instance "
-        f"is the event's data), got data={data!r:.80}"
-    )
-
-
-def _check_instance(value: object) -> None:
-    """Refuse, for a typed emit, what is no instance of an event class.
-
-    :raises TypeError: if *value* is a class (not an instance of it), or an instance of a
-        built-in type (not a ``str``: an event name must be one)
-    """
-    if isinstance(value, type):
-        name = value.__qualname__
-        raise TypeError(f"emit({name}) is given the class itself: emit an instance, {name}(...)")
-    if type(value).__module__ == "builtins":
-        raise TypeError(
-            f"event name must be a str or an instance of an event class, "
-            f"not {type(value).__name__}: {value!r:.80}"
-        )
 
 
 def _check_options(concurrent: object, strict: object) -> None:
