@@ -28,16 +28,16 @@ from .._core._exceptions import ChannelClosedError, ChannelError
 from .._core._message import NO_METADATA, freeze_metadata
 from .._core._threads import run_from_sync
 from .._core._topics import validate_name
-from .._core._typed import check_event_class, event_name
 from ..backends import MemoryBackend
 from ..backends._resp import redact
 from ._delivery import ChannelCore
+from ._payloads import PayloadType
 from ._ports import SubscriberAdapter
 from ._subscriber import Subscriber
 
 if TYPE_CHECKING:
     import builtins
-    from collections.abc import Callable, Coroutine, Iterable, Mapping
+    from collections.abc import Coroutine, Iterable, Mapping
     from types import TracebackType
 
     from anyio.abc import TaskGroup
@@ -45,9 +45,6 @@ if TYPE_CHECKING:
 
     from .._core._checks import Overflow
     from ..backends import Backend, Record
-
-    #: What ``publish`` hands a record to: the link's ``send``, or a typed channel's check.
-    Send = Callable[[str | None, Any, Mapping[str, Any]], Coroutine[Any, Any, int]]
 
 if TYPE_CHECKING:
     from typing_extensions import TypeVar
@@ -120,12 +117,11 @@ class Channel(ChannelCore[T]):
         "_link",
         "_loop",
         "_max_subscribers",
-        "_names",
         "_overflow",
+        "_payloads",
         "_send",
         "_sequence",
         "_tasks",
-        "_type",
     )
 
     @overload
@@ -163,12 +159,7 @@ class Channel(ChannelCore[T]):
         backend: Backend | None = None,
     ) -> None:
         super().__init__(name)
-        # The event name of each class published without a topic, found once per class.
-        self._names: dict[builtins.type[Any], str] = {}
-        if type is not None:
-            check_event_class(type)
-            self._names[type] = event_name(type)
-        self._type = type
+        self._payloads = None if type is None else PayloadType(type, self)
         self._buffer_size = check_buffer_size(buffer_size)
         self._overflow = check_overflow(overflow)
         if max_subscribers is not None:
@@ -181,11 +172,13 @@ class Channel(ChannelCore[T]):
         self._link = _check_backend(backend).connect(self._port(type))
         # A typed channel checks and names each payload on its way to the backend; an
         # untyped one pays nothing for that.
-        self._send = self._link.send if type is None else self._typed_send(type)
+        send = self._link.send
+        self._send = send if self._payloads is None else self._payloads.sender(send)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        typed = "" if self._type is None else f" type={self._type.__qualname__}"
+        kind = self.type
+        typed = "" if kind is None else f" type={kind.__qualname__}"
         return f"<Channel {self._name!r}{typed} subscribers={len(self._subscribers)} {state}>"
 
     @property
@@ -196,7 +189,7 @@ class Channel(ChannelCore[T]):
     @property
     def type(self) -> builtins.type[T] | None:
         """The class a typed channel carries, or ``None`` for an untyped channel."""
-        return self._type
+        return None if self._payloads is None else self._payloads.kind
 
     @property
     def subscriber_count(self) -> int:
@@ -352,36 +345,10 @@ class Channel(ChannelCore[T]):
             NO_METADATA if metadata is None else freeze_metadata(metadata),
         )
 
-    def _typed_send(self, kind: builtins.type[T]) -> Send:
-        """A typed channel's way to its backend: each payload checked, and named by its
-        class when it has no topic."""
-        names, send = self._names, self._link.send
-
-        def send_typed(
-            topic: str | None, data: Any, metadata: Mapping[str, Any]
-        ) -> Coroutine[Any, Any, int]:
-            if not isinstance(data, kind):
-                raise self._refusal(data, kind)
-            if topic is None:
-                try:
-                    topic = names[data.__class__]
-                except KeyError:  # a subclass, published for the first time
-                    topic = self._topic_of(data)
-            return send(topic, data, metadata)
-
-        return send_typed
-
-    def _refusal(self, data: object, kind: builtins.type[Any]) -> TypeError:
-        return TypeError(
-            f"cannot publish {data!r:.80} to {self!r}: it carries {kind.__qualname__} "
-            f"instances, not {type(data).__qualname__}"
-        )
-
     def _check_data(self, data: object) -> None:
         """Refuse, as ``publish`` would, a payload a typed channel does not carry."""
-        kind = self._type
-        if kind is not None and not isinstance(data, kind):
-            raise self._refusal(data, kind)
+        if self._payloads is not None:
+            self._payloads.check(data)
 
     def publish_sync(
         self,
@@ -494,13 +461,13 @@ class Channel(ChannelCore[T]):
             results.extend([closed] if stop_at_error else [closed for _ in items])
             return
         checked: list[Record | Exception] = []
-        typed = self._type is not None
+        payloads = self._payloads
         for data, topic, metadata in items:
             try:
-                if typed:
-                    self._check_data(data)
+                if payloads is not None:
+                    payloads.check(data)
                     if topic is None:
-                        topic = self._topic_of(data)
+                        topic = payloads.topic_of(data)
                     else:
                         validate_name(topic, kind="topic")
                 elif topic is not None:
@@ -538,22 +505,12 @@ class Channel(ChannelCore[T]):
         its receivers rebuild a broadcast payload into the type itself (a message without
         a topic names no subclass).
         """
-        if self._type is None:
+        if self._payloads is None:
             return self.publish(data, None, metadata)
         if self._closed:
             raise ChannelClosedError(f"cannot publish to {self!r}: it is closed")
-        self._check_data(data)
+        self._payloads.check(data)
         return self._link.send(None, data, freeze_metadata(metadata))
-
-    def _topic_of(self, data: object) -> str:
-        """The topic of a typed channel's payload published without one: the event name
-        of its class, found once per class."""
-        kind = data.__class__
-        try:
-            return self._names[kind]
-        except KeyError:
-            name = self._names[kind] = event_name(kind)
-            return name
 
     # -- closing -----------------------------------------------------------------------
 
