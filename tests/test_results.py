@@ -189,9 +189,9 @@ async def test_collect_checks_its_arguments() -> None:
     with pytest.raises(ValueError, match=re.escape("invalid event name 'a.*'")):
         await emitter.collect("a.*")
     with pytest.raises(TypeError, match="metadata must be a mapping, not list"):
-        await emitter.collect("a", metadata=[1])  # type: ignore[arg-type]
+        await emitter.collect("a", metadata=[1])  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="concurrent must be a bool or None, not int: 1"):
-        await emitter.collect("a", concurrent=1)  # type: ignore[arg-type]
+        await emitter.collect("a", concurrent=1)  # type: ignore[call-overload]
     emitter.close()
     with pytest.raises(Exception, match="emitter is closed: cannot emit 'a'"):
         await emitter.collect("a")

@@ -595,4 +595,4 @@ def test_collect_sync_checks_its_arguments_as_collect() -> None:
     with pytest.raises(ValueError, match=re.escape("invalid event name 'a.*'")):
         emitter.collect_sync("a.*")
     with pytest.raises(TypeError, match="concurrent must be a bool or None, not str: 'yes'"):
-        emitter.collect_sync("a", concurrent="yes")  # type: ignore[arg-type]
+        emitter.collect_sync("a", concurrent="yes")  # type: ignore[call-overload]

@@ -73,7 +73,10 @@ async def main() -> None:
     waited = await emitter.wait_for(OrderShipped, timeout=1)
     assert_type(waited.data, OrderShipped)
     results = await emitter.collect(OrderPlaced(4))
-    assert_type(results, HandlerResults)
+    assert_type(results, HandlerResults[OrderPlaced])
+    assert_type(results.event.data, OrderPlaced)
+    assert_type(await emitter.collect("order.placed"), HandlerResults[Any])
+    assert_type(emitter.collect_sync(RushOrderPlaced(5)).event, Event[RushOrderPlaced])
     assert_type(emitter.emit_sync(OrderPlaced(5)), Event[OrderPlaced])
     # A typed emit takes no data: the instance is the data.
     await emitter.emit(OrderPlaced(6), {"order_id": 6})  # type: ignore[call-overload]

@@ -117,21 +117,23 @@ class HandlerResult:
         return self.error is not None
 
 
-class HandlerResults(Sequence[HandlerResult]):
+class HandlerResults(Sequence[HandlerResult], Generic[T]):
     """What :meth:`~mtbus.EventEmitter.collect` returns: each handler's
     :class:`HandlerResult`, in the order they ran, and the event they saw.
 
     ``results.values`` are what the handlers that did not fail returned (Tina4's and
     Nitro's ``emit`` results); iterate for each handler with its value or exception (as
-    blinker's ``send`` pairs); ``results.failed`` are the ones that raised.
+    blinker's ``send`` pairs); ``results.failed`` are the ones that raised. A typed emit's
+    results are a ``HandlerResults[OrderPlaced]``, whose ``event`` is an
+    ``Event[OrderPlaced]``.
 
     :ivar event: the :class:`Event` the handlers saw (its ``failures`` include hooks')
     """
 
     __slots__ = ("_results", "event")
 
-    def __init__(self, event: Event[Any], results: list[HandlerResult]) -> None:
-        self.event: Event[Any] = event
+    def __init__(self, event: Event[T], results: list[HandlerResult]) -> None:
+        self.event: Event[T] = event
         self._results = results
 
     @overload

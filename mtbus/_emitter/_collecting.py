@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from .._core._event import HandlerResult, HandlerResults
 from ._dispatch import EmitterCore
@@ -10,6 +10,7 @@ from ._dispatch import EmitterCore
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from ._dispatch import E
     from ._listener import Listener
 
 
@@ -22,14 +23,34 @@ class Collecting(EmitterCore):
 
     __slots__ = ()
 
+    @overload
     async def collect(
         self,
-        name: object,
+        name: str,
         data: Any = None,
         metadata: Mapping[str, Any] | None = None,
         *,
         concurrent: bool | None = None,
-    ) -> HandlerResults:
+    ) -> HandlerResults[Any]: ...
+
+    @overload
+    async def collect(
+        self,
+        name: E,
+        data: None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        concurrent: bool | None = None,
+    ) -> HandlerResults[E]: ...
+
+    async def collect(
+        self,
+        name: Any,
+        data: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        concurrent: bool | None = None,
+    ) -> HandlerResults[Any]:
         """Emit, and return what each handler returned or raised, in the order they ran.
 
         Dispatch is that of :meth:`emit` (priorities, conditions, propagation, hooks), but

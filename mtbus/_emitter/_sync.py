@@ -111,14 +111,34 @@ class SyncCalls(Collecting, BackgroundWork):
             partial(self.emit, name, data, metadata, concurrent=concurrent, strict=strict),
         )
 
+    @overload
     def collect_sync(
         self,
-        name: object,
+        name: str,
         data: Any = None,
         metadata: Mapping[str, Any] | None = None,
         *,
         concurrent: bool | None = None,
-    ) -> HandlerResults:
+    ) -> HandlerResults[Any]: ...
+
+    @overload
+    def collect_sync(
+        self,
+        name: E,
+        data: None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        concurrent: bool | None = None,
+    ) -> HandlerResults[E]: ...
+
+    def collect_sync(
+        self,
+        name: Any,
+        data: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        concurrent: bool | None = None,
+    ) -> HandlerResults[Any]:
         """:meth:`collect` from sync code or another thread, as :meth:`emit_sync` emits.
 
         What Tina4's sync ``emit()`` returns: the handlers' results, from a sync route.
