@@ -253,7 +253,7 @@ async def _commit(batch: Batch, pending: list[Deferred]) -> None:
             dispatched += 1
             if emitter._holding and hold(emitter, event, concurrent, strict):
                 continue  # an enclosing suppression takes it
-            plan = emitter._registry.plan_for(event._type or event.name)
+            plan = emitter._registry.plan_for_event(event)
             try:
                 await _dispatch_unbatched(emitter, event, plan, concurrent)
             except EventHandlerError as failure:

@@ -436,7 +436,7 @@ class EmitterCore:
             validate_name(event.name)
         if self._holding and hold(self, event, concurrent, strict):
             return _held(event)
-        plan = self._registry.plan_for(event._type or event.name)
+        plan = self._registry.plan_for_event(event)
         strict = self._strict if strict is None else strict
         concurrent = self._concurrent if concurrent is None else concurrent
         if plan.traced:

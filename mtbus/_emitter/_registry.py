@@ -19,6 +19,7 @@ from ._tracing import tracing
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .._core._event import Event
     from ._listener import Listener
 
 #: How many distinct event names keep a precomputed dispatch plan.
@@ -121,7 +122,7 @@ class Registry:
             registered.append(listener)
         if listener.event_type is not None:
             self._class_keys[listener.event_type] = listener.key
-        self._forget_plans(listener.key, (listener.event_type,))
+        self._forget_plans(listener.key, listener.event_type)
 
     def discard(self, listener: Listener) -> None:
         """Unregister *listener* if it is still registered."""
@@ -132,25 +133,22 @@ class Registry:
         if not registered:
             del self._by_key[listener.key]
             self._matcher.remove(listener.key, listener.key)
-        self._forget_plans(listener.key, (listener.event_type,))
+        self._forget_plans(listener.key, listener.event_type)
 
     def find(
         self, key: str, handler: Callable[..., Any], event_type: type[Any] | None = None
     ) -> Listener | None:
         """The most recent registration of *handler* under *key* (on *event_type*, if
         given), if any."""
-        for listener in reversed(self._by_key.get(key, ())):
-            if listener.handler == handler and event_type in (None, listener.event_type):
+        for listener in reversed(self._under(key, event_type)):
+            if listener.handler == handler:
                 return listener
         return None
 
     def discard_key(self, key: str, event_type: type[Any] | None = None) -> int:
         """Unregister everything under *key* (only what was registered on *event_type*,
         if given); return how many listeners that was."""
-        registered = self._by_key.get(key)
-        if registered is None:
-            return 0
-        removed = [each for each in registered if event_type in (None, each.event_type)]
+        removed = self._under(key, event_type)
         for listener in removed:
             self.discard(listener)
         return len(removed)
@@ -168,15 +166,12 @@ class Registry:
         in all."""
         if key is None:
             return sum(map(len, self._by_key.values()))
-        return len(self.ordered(key, event_type))
+        return len(self._under(key, event_type))
 
     def ordered(self, key: str, event_type: type[Any] | None = None) -> list[Listener]:
         """The listeners registered under *key* (on *event_type*, if given), in the order
         they run."""
-        registered = self._by_key.get(key, ())
-        if event_type is not None:
-            registered = [each for each in registered if each.event_type is event_type]
-        return sorted(registered, key=run_order)
+        return sorted(self._under(key, event_type), key=run_order)
 
     def keys(self) -> list[str]:
         """Every key with at least one listener, in first-registration order."""
@@ -217,15 +212,18 @@ class Registry:
         """
         if isinstance(key, str):
             validate_name(key)
-        else:
-            event_name(key)
-        return self._build(key)
+        return self._build(key)  # which checks a class as it names it
 
     def plan_for(self, key: PlanKey) -> Plan:
         """The cached plan for *key*, or a new one: *key* must be a valid event name or
         event class."""
         plan = self.plans.get(key) if isinstance(key, str) else self.typed_plans.get(key)
         return self._build(key) if plan is None else plan
+
+    def plan_for_event(self, event: Event[Any]) -> Plan:
+        """The plan an event made elsewhere (held back, forwarded) is dispatched along:
+        its class's, for a typed event, else its name's."""
+        return self.plan_for(event._type or event.name)
 
     def notice_tracing(self) -> None:
         """Drop the cached plans if the ``mtbus`` logger logs DEBUG now: they were built
@@ -274,24 +272,31 @@ class Registry:
         cache[key] = plan
         return plan
 
-    def _forget_plans(self, key: str, event_types: tuple[type[Any] | None, ...] = ()) -> None:
+    def _under(self, key: str, event_type: type[Any] | None) -> list[Listener]:
+        """The listeners registered under *key* (only those on *event_type*, if given), in
+        registration order."""
+        registered = self._by_key.get(key, [])
+        if event_type is None:
+            return list(registered)
+        return [each for each in registered if each.event_type is event_type]
+
+    def _forget_plans(self, key: str, event_type: type[Any] | None = None) -> None:
         """Drop the plans a change of the listeners under *key* (registered on
-        *event_types*) could affect: those of the names it matches, of the classes named
-        so, and of the subclasses of those event types."""
+        *event_type*, if any) could affect: those of the names it matches, of the classes
+        named so, and of the subclasses of that event type."""
         if has_wildcard(key):
             self.plans.clear()
             self.typed_plans.clear()
             self._traced.clear()
             return
         stale: list[PlanKey] = [key, *self._typed.get(key, ())]
-        for base in event_types:
-            if base is not None:
-                stale += [
-                    typed
-                    for named in self._typed.values()
-                    for typed in named
-                    if issubclass(typed, base)
-                ]
+        if event_type is not None:
+            stale += [
+                typed
+                for named in self._typed.values()
+                for typed in named
+                if issubclass(typed, event_type)
+            ]
         caches: tuple[dict[Any, Plan], ...] = (self.plans, self.typed_plans, self._traced)
         for cache in caches:
             for each in stale:
