@@ -22,7 +22,7 @@ among a class and its subclasses, for receivers that rebuild typed payloads.
 from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._topics import validate_name
 
@@ -154,6 +154,9 @@ def class_named(base: type[T], name: str) -> type[T] | None:
 
 # -- payloads as plain values -------------------------------------------------------------
 
+#: The libraries whose model classes a payload may be an instance of.
+ModelKind = Literal["dataclass", "attrs", "pydantic", "msgspec"]
+
 #: The scalars JSON carries as they are (their subclasses too: a str Enum is a str).
 _SCALARS = (str, int, float)
 
@@ -218,29 +221,35 @@ def as_plain(value: object) -> object:
     return as_plain(plain_fields(value))
 
 
-def _field_reader(kind: type[Any]) -> Callable[[Any], dict[str, Any]] | None:
-    """How to read the fields of *kind*'s instances, or ``None`` if it has no fields to read.
+def model_kind(kind: type[Any]) -> ModelKind | None:
+    """Which library's model class *kind* is, or ``None`` if it is none of them.
 
     Recognised by the attributes the libraries set (their modules are not imported for it).
     """
     if is_dataclass(kind):
-        names = tuple(field.name for field in fields(kind))
-        return lambda value: {name: getattr(value, name) for name in names}
-    attributes = getattr(kind, "__attrs_attrs__", None)
-    if attributes is not None:
-        names = tuple(attribute.name for attribute in attributes)
-        return lambda value: {name: getattr(value, name) for name in names}
-    if pydantic_model(kind):
-        return lambda value: value.model_dump(mode="json", by_alias=True)
+        return "dataclass"
+    if hasattr(kind, "__attrs_attrs__"):
+        return "attrs"
+    if hasattr(kind, "__pydantic_validator__") and callable(getattr(kind, "model_validate", None)):
+        return "pydantic"  # version 2
     if hasattr(kind, "__struct_fields__"):
-        import msgspec  # the class comes from it, so it is there
-
-        return msgspec.to_builtins
+        return "msgspec"
     return None
 
 
-def pydantic_model(kind: type[Any]) -> bool:
-    """Whether *kind* is a pydantic (v2) model class (pydantic is not imported to tell)."""
-    return hasattr(kind, "__pydantic_validator__") and callable(
-        getattr(kind, "model_validate", None)
-    )
+def _field_reader(kind: type[Any]) -> Callable[[Any], dict[str, Any]] | None:
+    """How to read the fields of *kind*'s instances, or ``None`` if it has no fields to read."""
+    found = model_kind(kind)
+    if found == "dataclass":
+        names = tuple(field.name for field in fields(kind))
+    elif found == "attrs":
+        names = tuple(attribute.name for attribute in kind.__attrs_attrs__)
+    elif found == "pydantic":
+        return lambda value: value.model_dump(mode="json", by_alias=True)
+    elif found == "msgspec":
+        import msgspec  # the class comes from it, so it is there
+
+        return msgspec.to_builtins
+    else:
+        return None
+    return lambda value: {name: getattr(value, name) for name in names}

@@ -12,10 +12,9 @@ import json
 import pickle
 import warnings
 from contextlib import suppress
-from dataclasses import is_dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._core._typed import class_named, plain_fields, pydantic_model
+from .._core._typed import class_named, model_kind, plain_fields
 from ._streams import TOPICS_REMEMBERED
 
 if TYPE_CHECKING:
@@ -252,7 +251,8 @@ class TypedPayloads:
 def _rebuilder(kind: type[Any]) -> Callable[[Any], Any]:
     """How to make an instance of *kind* of the plain values of its fields."""
     name = kind.__qualname__
-    if pydantic_model(kind):
+    found = model_kind(kind)
+    if found == "pydantic":
         validate = kind.model_validate
 
         def rebuild_model(value: Any) -> Any:
@@ -262,9 +262,7 @@ def _rebuilder(kind: type[Any]) -> Callable[[Any], Any]:
                 raise ValueError(f"payload is not a valid {name}: {error}") from error
 
         return rebuild_model
-    if not (
-        is_dataclass(kind) or hasattr(kind, "__attrs_attrs__") or hasattr(kind, "__struct_fields__")
-    ):
+    if found is None:
         raise TypeError(
             f"{name} cannot be rebuilt from a message: a typed channel over a server carries "
             f"a dataclass, an attrs class, a pydantic model or a msgspec Struct"
@@ -289,6 +287,6 @@ def _rebuilder(kind: type[Any]) -> Callable[[Any], Any]:
 
 def _nested_model(kind: type[Any], value: Any) -> Any:
     """msgspec's hook for the types it does not know: pydantic models (in a dataclass, say)."""
-    if pydantic_model(kind):
+    if model_kind(kind) == "pydantic":
         return kind.model_validate(value)
     raise NotImplementedError(f"cannot rebuild a {kind.__qualname__}")
