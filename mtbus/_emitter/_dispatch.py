@@ -403,7 +403,8 @@ class EmitterCore:
             event_type = name.__class__  # as emit reads it
             name = event_name(event_type)
         self._check_open(f"emit {name!r}")
-        validate_name(name)
+        if event_type is None:  # a class's name was checked as it was made
+            validate_name(name)
         meta = None if metadata is None else dict(check_metadata(metadata))
         _check_options(concurrent, strict)
         event: Event[Any] = Event(name, data, True, meta)
