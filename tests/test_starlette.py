@@ -422,6 +422,7 @@ async def test_a_dataclass_payload_is_sent_as_a_json_object() -> None:
         ({"heartbeat": 0}, ValueError, r"invalid heartbeat 0: must be a finite number > 0"),
         ({"heartbeat": "5"}, TypeError, r"heartbeat must be a number of seconds, not str"),
         ({"retry": -1}, ValueError, r"invalid retry -1: must be a finite number >= 0"),
+        ({"resume": "yes"}, TypeError, r"resume must be a bool, not str: 'yes'"),
         ({"encode": 42}, TypeError, r"encode must be callable"),
         ({"buffer_size": -1}, ValueError, r"invalid buffer_size -1: must be >= 0"),
         ({"overflow": "later"}, ValueError, r"invalid overflow policy 'later'"),
